@@ -1,0 +1,55 @@
+# `make run` — create .venv, install, and run the DVC pipeline on the embedded synthetic data.
+# `make test` — the default test suite (what CI runs via .ci/run).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export OPENBLAS_NUM_THREADS := 1
+export PYTHONHASHSEED := 0
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_ENABLE_TELEMETRY := false
+export DO_NOT_TRACK := 1
+UI_PORT ?= 5000
+
+.PHONY: install run test test-all bench ui lint format params clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	dvc repro
+	dvc metrics show
+
+test: install
+	pytest
+
+test-all: install
+	pytest -m "not benchmark"
+
+bench: install
+	pytest tests/benchmarks -m benchmark -s
+
+ui: install
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+
+lint: install
+	ruff check src pipelines tests bentos
+	ruff format --check src pipelines tests bentos
+	mypy
+
+format: install
+	ruff check --fix src pipelines tests bentos
+	ruff format src pipelines tests bentos
+
+params: install
+	recops params
+
+clean:
+	rm -rf data/cache outputs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""`recops` command line. Every command takes Hydra overrides, e.g.
+`recops train model=als model.factors=128 data=movielens_small`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from omegaconf import OmegaConf
+
+from recops.cli_support import exit_on_error
+from recops.config import compose, find_project_root
+from recops.console import console
+
+app = typer.Typer(
+    help="RecOps: train, evaluate, register and serve recommenders around MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(help="Hydra overrides, e.g. model=als model.factors=64 data=movielens_small"),
+]
+
+
+def _stage(name: str, overrides: list[str] | None) -> Any:
+    from recops.pipeline.stages import run_stage
+
+    with exit_on_error():
+        return run_stage(name, compose(overrides or []))
+
+
+@app.command()
+def ingest(overrides: Overrides = None) -> None:
+    """Validate the configured data source into DuckDB and export the parquet snapshot."""
+    _stage("ingest", overrides)
+
+
+@app.command()
+def features(overrides: Overrides = None) -> None:
+    """Build id maps, the weighted interaction matrix, item features and the split."""
+    _stage("features", overrides)
+
+
+@app.command()
+def train(overrides: Overrides = None) -> None:
+    """Everything for one model: ingest, features, train, evaluate, register (one MLflow run).
+
+    Like `python -m pipelines.train`; prepared data is cached per config.
+    """
+    from recops.pipeline.stages import run_chain
+
+    with exit_on_error():
+        summary = run_chain(compose(overrides or []))
+    console.print_json(data=summary)
+
+
+@app.command()
+def evaluate(overrides: Overrides = None) -> None:
+    """Evaluate the DVC stage's trained model next to the popularity baseline."""
+    _stage("evaluate", overrides)
+
+
+@app.command()
+def register(overrides: Overrides = None) -> None:
+    """Register the DVC stage's trained model; promote it to champion if it passes the gate."""
+    _stage("register", overrides)
+
+
+@app.command()
+def params(
+    overrides: Overrides = None,
+    output: Annotated[Path, typer.Option(help="file to write")] = Path("params.yaml"),
+) -> None:
+    """Write params.yaml composed from conf/ exactly as `dvc exp run` does."""
+    cfg = compose(overrides or [])
+    OmegaConf.resolve(cfg)
+    target = output if output.is_absolute() else find_project_root() / output
+    target.write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
+    console.print(f"wrote {target}")
+
+
+@app.command("config")
+def show_config(overrides: Overrides = None) -> None:
+    """Print the composed, resolved configuration."""
+    console.print(OmegaConf.to_yaml(compose(overrides or []), resolve=True))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Data layer: sources, validation, the DuckDB event store and the ingest pipeline."""

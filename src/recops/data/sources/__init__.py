@@ -1,0 +1,1 @@
+"""Data sources: each turns some external data into a `RawData` (events + optional items)."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: vectorised ranking and beyond-accuracy metrics, metric-at-k plots."""

@@ -1,0 +1,4 @@
+"""The pipeline stages as library functions: ingest, features, train, evaluate, register.
+
+`pipelines/*.py` (DVC stages) and the `recops` CLI are thin wrappers around these.
+"""

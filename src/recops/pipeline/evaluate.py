@@ -1,0 +1,85 @@
+"""Stage 4: evaluate the trained model next to the popularity baseline; reports + MLflow."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from omegaconf import DictConfig
+
+from recops.console import step
+from recops.evaluation.evaluate import EvaluationResult, evaluate
+from recops.evaluation.plots import metrics_at_k_wide, plot_metrics_at_k
+from recops.features.dataset import SplitData
+from recops.models.recommender import Recommender
+from recops.pipeline.context import StagePaths, read_json, write_json
+from recops.tracking.store import configure_tracking
+
+log = logging.getLogger(__name__)
+METRICS_FILE = "metrics.json"
+PLOTS_DIR = "plots"
+PLOT_CSV = "metrics_at_k.csv"
+PLOT_PNG = "metrics_at_k.png"
+
+
+def evaluate_with_config(
+    recommender: Recommender, split: SplitData, cfg: DictConfig, with_baseline: bool = True
+) -> EvaluationResult:
+    """`evaluate` with the settings of `cfg.eval`."""
+    return evaluate(
+        recommender,
+        split,
+        ks=tuple(int(k) for k in cfg.eval.ks),
+        chunk_size=int(cfg.eval.chunk_size),
+        light_user_max_interactions=int(cfg.eval.light_user_max_interactions),
+        with_baseline=with_baseline,
+    )
+
+
+def evaluate_stage(
+    cfg: DictConfig,
+    paths: StagePaths,
+    split: SplitData | None = None,
+    recommender: Recommender | None = None,
+) -> EvaluationResult:
+    run = read_json(paths.run_file)
+    split = split or SplitData.load(paths.features_dir, with_events=False)
+    recommender = recommender or Recommender.load(paths.model_dir)
+    with step(f"evaluating {recommender.model_type} and the popularity baseline"):
+        result = evaluate_with_config(recommender, split, cfg)
+    report = {"run_id": run["run_id"], **result.to_dict()}
+    write_json(paths.reports_dir / METRICS_FILE, finite(report))
+    plot_png = write_plots(result, cfg, paths.reports_dir / PLOTS_DIR)
+    configure_tracking(paths.root)
+    with mlflow.start_run(run_id=run["run_id"]):
+        mlflow.log_metrics({k: v for k, v in result.flat().items() if math.isfinite(v)})
+        mlflow.log_artifact(str(plot_png), artifact_path="plots")
+        mlflow.log_dict(finite(report), "evaluation/metrics.json")
+    log.info("%s", summary_line(result, cfg))
+    return result
+
+
+def write_plots(result: EvaluationResult, cfg: DictConfig, folder: Path) -> Path:
+    """CSV for `dvc plots` (x = k) and a PNG for MLflow, model vs popularity."""
+    results = {result.model_type: result.metrics, "popularity": result.baseline}
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics_at_k_wide(results).to_csv(folder / PLOT_CSV, index=False)
+    return plot_metrics_at_k(results, list(cfg.eval.plot_metrics), folder / PLOT_PNG)
+
+
+def summary_line(result: EvaluationResult, cfg: DictConfig) -> str:
+    key = str(cfg.registry.metric)
+    model, base = result.metrics.get(key, math.nan), result.baseline.get(key, math.nan)
+    return f"{key}: {result.model_type} {model:.4f} vs popularity {base:.4f}"
+
+
+def finite(node: Any) -> Any:
+    """JSON-safe copy: NaN/inf become null (DVC and strict JSON readers reject NaN)."""
+    if isinstance(node, dict):
+        return {k: finite(v) for k, v in node.items()}
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    return node

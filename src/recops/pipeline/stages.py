@@ -1,0 +1,74 @@
+"""Stage dispatch for the DVC entry points and the CLI, and the standalone chain."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from recops.console import setup_logging
+from recops.features.dataset import SplitData
+from recops.pipeline.context import StagePaths
+from recops.pipeline.evaluate import evaluate_stage
+from recops.pipeline.prepare import features_stage, ingest_stage
+from recops.pipeline.register import register_stage
+from recops.pipeline.train import train_stage
+
+log = logging.getLogger(__name__)
+
+Stage = Callable[[DictConfig, StagePaths], Any]
+STAGES: dict[str, Stage] = {
+    "ingest": ingest_stage,
+    "features": features_stage,
+    "train": train_stage,
+    "evaluate": evaluate_stage,
+    "register": register_stage,
+}
+
+
+def run_stage(name: str, cfg: DictConfig) -> Any:
+    """Run one named stage on the DVC-managed paths of `cfg.paths`."""
+    setup_logging()
+    return STAGES[name](cfg, StagePaths.from_config(cfg))
+
+
+def run_chain(cfg: DictConfig) -> dict[str, Any]:
+    """Everything a standalone `python -m pipelines.train ...` does, in cache folders.
+
+    Ingest is idempotent (re-ingesting adds nothing); features are reused when a cache folder
+    for the same data/features/split config exists.
+    """
+    setup_logging()
+    paths = StagePaths.from_config(cfg).standalone(cfg)
+    log.info(
+        "standalone run: data=%s model=%s split=%s",
+        cfg.data.name,
+        cfg.model._target_.rsplit(".", 1)[-1],
+        cfg.split._target_.rsplit(".", 1)[-1],
+    )
+    ingest = ingest_stage(cfg, paths)
+    split = _cached_split(cfg, paths, ingest)
+    trained = train_stage(cfg, paths, split)
+    evaluation = evaluate_stage(cfg, paths, split, trained.recommender)
+    summary: dict[str, Any] = {"run_id": trained.run_id, "metrics": evaluation.flat()}
+    registered = register_stage(cfg, paths, split, evaluation.metrics)
+    summary["registry"] = registered.to_dict() if registered else {"skipped": True}
+    return summary
+
+
+def _cached_split(cfg: DictConfig, paths: StagePaths, ingest: dict[str, Any]) -> SplitData:
+    snapshot = ingest.get("snapshot", {}).get("content_hash")
+    try:
+        cached = SplitData.load(paths.features_dir)
+    except Exception:  # absent or unreadable cache: rebuild
+        cached = None
+    if cached is not None and cached.stats.get("snapshot_hash") == snapshot:
+        log.info("reusing features from %s", paths.features_dir)
+        return cached
+    return features_stage(cfg, paths)
+
+
+def print_config(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -1,0 +1,1 @@
+"""MLflow integration: store resolution, run logging, the pyfunc flavour of a Recommender."""

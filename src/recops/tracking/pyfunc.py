@@ -1,0 +1,66 @@
+"""The MLflow pyfunc flavour of a `Recommender`.
+
+`mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"user_id": [...]}), params={"k": 5})`
+returns one row per recommendation: user_id, item_id, score, rank (1 = best).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
+
+from recops.columns import Columns
+from recops.errors import RecopsError
+from recops.models.recommender import Recommender
+
+ARTIFACT_KEY = "recommender"
+DEFAULT_PARAMS: dict[str, Any] = {"k": 10, "exclude_seen": True, "on_unknown": "error"}
+
+
+class RecommenderPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Loads the saved `Recommender` once and answers batches of user ids."""
+
+    def __init__(self) -> None:
+        self.recommender: Recommender | None = None
+
+    def load_context(self, context: Any) -> None:
+        self.recommender = Recommender.load(Path(context.artifacts[ARTIFACT_KEY]))
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        if self.recommender is None:
+            raise RecopsError("the recommender is not loaded")
+        if Columns.user not in model_input:
+            raise RecopsError(
+                f"input needs a {Columns.user!r} column, got {list(model_input.columns)}"
+            )
+        p = {**DEFAULT_PARAMS, **(params or {})}
+        users = model_input[Columns.user].astype(str).tolist()
+        return self.recommender.recommend(
+            users, k=int(p["k"]), exclude_seen=bool(p["exclude_seen"]), on_unknown=p["on_unknown"]
+        )
+
+
+def signature_for(recommender: Recommender, example_users: list[str]) -> ModelSignature:
+    """Signature and params schema from a real prediction on `example_users`."""
+    inp = pd.DataFrame({Columns.user: example_users})
+    out = recommender.recommend(example_users, k=int(DEFAULT_PARAMS["k"]), on_unknown="popular")
+    return infer_signature(inp, out, params=DEFAULT_PARAMS)
+
+
+def log_pyfunc(recommender: Recommender, folder: Path, pip_requirements: list[str]) -> Any:
+    """Log the saved recommender in `folder` as the run's pyfunc model; returns ModelInfo."""
+    example = [str(u) for u in recommender.users.external_ids[:3]]
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=RecommenderPyfunc(),
+        artifacts={ARTIFACT_KEY: str(folder)},
+        signature=signature_for(recommender, example),
+        input_example=pd.DataFrame({Columns.user: example}),
+        pip_requirements=pip_requirements,
+    )

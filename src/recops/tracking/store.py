@@ -1,0 +1,74 @@
+"""Where runs and the registry live: `$MLFLOW_TRACKING_URI`, else SQLite in the project."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from recops.config import shared_state_root
+
+log = logging.getLogger(__name__)
+DB_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+
+
+def default_tracking_uri(root: Path | None = None) -> str:
+    """SQLite store in the real project root (also from `dvc exp run --temp` copies)."""
+    return f"sqlite:///{shared_state_root(root) / DB_FILE}"
+
+
+def default_artifact_location(root: Path | None = None) -> str:
+    return (shared_state_root(root) / ARTIFACT_DIR).as_uri()
+
+
+def configure_tracking(root: Path | None = None) -> str:
+    """Point MLflow at the configured store and return its URI."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    return uri
+
+
+def ensure_experiment(name: str, root: Path | None = None) -> str:
+    """Id of experiment `name`, created with artifacts in the project folder if new.
+
+    With a SQLite backend MLflow would otherwise put artifacts under `./mlruns` of whatever
+    folder the process runs in; a remote tracking server keeps its own artifact root.
+    """
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = None if os.environ.get("MLFLOW_TRACKING_URI") else default_artifact_location(root)
+    experiment_id = client.create_experiment(name, artifact_location=location)
+    log.info("created MLflow experiment %r (%s)", name, experiment_id)
+    return str(experiment_id)
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The checked-out commit (with `-dirty` if the tree has changes), or `unknown`."""
+    cwd = shared_state_root(root)
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty.strip() else sha
