@@ -1,0 +1,230 @@
+"""The one model contract: fit / recommend / similar_items / save / load / get_config.
+
+Models work in index space (rows and columns of `Dataset.user_items`); `Recommender` maps
+external ids. Subclasses implement scoring; the base class owns exclude-seen, item filters,
+chunking and top-k so every model behaves the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from recops.errors import ConfigError, UnknownIdError
+from recops.features.dataset import Dataset
+
+_META = "model.json"
+_SEEN = "seen.npz"
+SCORE_CHUNK = 1024
+
+
+class RecModel(ABC):
+    """Base class of every model. Constructor kwargs are its hyperparameters."""
+
+    model_type: ClassVar[str]
+    #: Whether the model can score items that had no training interactions (via features).
+    supports_cold_items: ClassVar[bool] = False
+    #: False for models that give everyone the same ranking (the popularity baseline).
+    personalized: ClassVar[bool] = True
+    #: Whether `fit` reads `Dataset.events` (order/recency) and not only the matrix.
+    requires_events: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self._seen: sp.csr_matrix | None = None
+
+    # -- what subclasses implement -------------------------------------------------------
+    @abstractmethod
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters such that `type(self)(**get_params())` is an equivalent model."""
+
+    @abstractmethod
+    def _fit(self, dataset: Dataset) -> None: ...
+
+    @abstractmethod
+    def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
+        """Dense scores (len(user_idx) x n_items); higher is better."""
+
+    @abstractmethod
+    def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
+        """Dense item-item scores (len(item_idx) x n_items)."""
+
+    @abstractmethod
+    def _save_state(self, folder: Path) -> None: ...
+
+    @abstractmethod
+    def _load_state(self, folder: Path) -> None: ...
+
+    # -- the contract ----------------------------------------------------------------------
+    def fit(self, dataset: Dataset) -> Self:
+        """Train on `dataset.user_items`; remembers what each user has seen."""
+        self._seen = dataset.user_items.tocsr().astype(np.float32)
+        self._fit(dataset)
+        return self
+
+    @property
+    def n_users(self) -> int:
+        return self._fitted_seen().shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self._fitted_seen().shape[1]
+
+    def recommend(
+        self,
+        user_idx: np.ndarray,
+        k: int,
+        exclude_seen: bool = True,
+        filter_items: np.ndarray | None = None,
+        allowed_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores per user, -1 / NaN padded.
+
+        `filter_items` are never recommended; if `allowed_items` is given only those are.
+        """
+        user_idx = self._checked_users(user_idx)
+        k = _checked_k(k)
+        blocked = self._blocked_items(filter_items, allowed_items)
+        ids = np.full((len(user_idx), k), -1, dtype=np.int64)
+        scores = np.full((len(user_idx), k), np.nan, dtype=np.float32)
+        for start in range(0, len(user_idx), SCORE_CHUNK):
+            chunk = user_idx[start : start + SCORE_CHUNK]
+            s = np.asarray(self._score_users(chunk), dtype=np.float32).copy()
+            if blocked is not None:
+                s[:, blocked] = -np.inf
+            if exclude_seen:
+                _mask_rows(s, self._fitted_seen()[chunk])
+            ids[start : start + len(chunk)], scores[start : start + len(chunk)] = top_k(s, k)
+        return ids, scores
+
+    def similar_items(
+        self, item_idx: np.ndarray, k: int, filter_items: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k most similar items per query item (the item itself excluded)."""
+        item_idx = np.asarray(item_idx, dtype=np.int64)
+        bad = item_idx[(item_idx < 0) | (item_idx >= self.n_items)]
+        if len(bad):
+            raise UnknownIdError(f"item index {bad[:5].tolist()} out of range 0..{self.n_items - 1}")
+        k = _checked_k(k)
+        s = np.asarray(self._score_similar(item_idx), dtype=np.float32).copy()
+        s[np.arange(len(item_idx)), item_idx] = -np.inf
+        if filter_items is not None and len(filter_items):
+            s[:, np.asarray(filter_items, dtype=np.int64)] = -np.inf
+        return top_k(s, k)
+
+    def get_config(self) -> dict[str, Any]:
+        """The Hydra config (`_target_` + params) that rebuilds an unfitted twin of this model."""
+        cls = type(self)
+        return {"_target_": f"{cls.__module__}.{cls.__qualname__}", **self.get_params()}
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"model_type": self.model_type, "config": self.get_config()}
+        (folder / _META).write_text(json.dumps(meta, indent=2, default=str))
+        sp.save_npz(folder / _SEEN, self._fitted_seen(), compressed=False)
+        self._save_state(folder)
+
+    @classmethod
+    def load(cls, folder: Path) -> RecModel:
+        return load_model(folder)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _fitted_seen(self) -> sp.csr_matrix:
+        if self._seen is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+        return self._seen
+
+    def _checked_users(self, user_idx: np.ndarray) -> np.ndarray:
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        bad = user_idx[(user_idx < 0) | (user_idx >= self.n_users)]
+        if len(bad):
+            raise UnknownIdError(
+                f"user index {bad[:5].tolist()} out of range 0..{self.n_users - 1}"
+            )
+        return user_idx
+
+    def _blocked_items(
+        self, filter_items: np.ndarray | None, allowed_items: np.ndarray | None
+    ) -> np.ndarray | None:
+        blocked = np.zeros(self.n_items, dtype=bool)
+        if filter_items is not None and len(filter_items):
+            blocked[np.asarray(filter_items, dtype=np.int64)] = True
+        if allowed_items is not None:
+            allowed = np.zeros(self.n_items, dtype=bool)
+            allowed[np.asarray(allowed_items, dtype=np.int64)] = True
+            blocked |= ~allowed
+        return blocked if blocked.any() else None
+
+
+def _checked_k(k: int) -> int:
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return int(k)
+
+
+def _mask_rows(scores: np.ndarray, seen: sp.csr_matrix) -> None:
+    """Set scores of seen (row, item) pairs to -inf, in place."""
+    rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+    scores[rows, seen.indices] = -np.inf
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k, descending, ties broken by lower item index (so results are exact and
+    deterministic); -inf entries become -1 / NaN padding."""
+    n_rows, n_cols = scores.shape
+    kk = min(k, n_cols)
+    chosen = _top_k_mask(scores, kk)
+    part = np.nonzero(chosen)[1].reshape(n_rows, kk)  # row-major: kk columns per row
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    vals = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+    invalid = ~np.isfinite(vals)
+    ids[invalid] = -1
+    vals[invalid] = np.nan
+    if kk < k:
+        ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
+        vals = np.pad(vals, ((0, 0), (0, k - kk)), constant_values=np.nan)
+    return ids, vals
+
+
+def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask with exactly k entries per row: everything above the k-th largest value,
+    then the lowest-index entries equal to it."""
+    if k == scores.shape[1]:
+        return np.ones(scores.shape, dtype=bool)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    above = scores > kth
+    need = k - above.sum(axis=1, keepdims=True)
+    tied = scores == kth
+    return above | (tied & (np.cumsum(tied, axis=1) <= need))
+
+
+def model_class(target: str) -> type[RecModel]:
+    """Import the model class named by a `_target_` string."""
+    module_name, _, class_name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"model _target_ {target!r} cannot be imported: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, RecModel)):
+        raise ConfigError(f"model _target_ {target!r} is not a recops RecModel")
+    return cls
+
+
+def load_model(folder: Path) -> RecModel:
+    """Load any saved model; the class comes from the saved config (no per-model branches)."""
+    meta_path = folder / _META
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{folder} is not a saved recops model (no {_META})")
+    config = dict(json.loads(meta_path.read_text())["config"])
+    cls = model_class(config.pop("_target_"))
+    model = cls(**config)
+    model._seen = sp.load_npz(folder / _SEEN).tocsr()
+    model._load_state(folder)
+    return model
