@@ -30,7 +30,7 @@ class IdMap:
     @classmethod
     def from_values(cls, values: Iterable[object], kind: str = "id") -> IdMap:
         """Ids in order of first appearance."""
-        return cls(pd.unique(pd.Series(list(values), dtype=object)), kind=kind)
+        return cls(np.asarray(pd.unique(pd.Series(list(values), dtype=object))), kind=kind)
 
     def __len__(self) -> int:
         return len(self.external_ids)
@@ -40,7 +40,7 @@ class IdMap:
 
     def lookup(self, external_ids: Iterable[object]) -> np.ndarray:
         """Indices of `external_ids`, -1 where unknown."""
-        return np.asarray(self._index.get_indexer(list(external_ids)), dtype=np.int64)
+        return np.asarray(self._index.get_indexer(pd.Index(list(external_ids))), dtype=np.int64)
 
     def to_internal(self, external_ids: Iterable[object]) -> np.ndarray:
         """Indices of `external_ids`; raises `UnknownIdError` naming the unknown ones."""

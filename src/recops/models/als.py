@@ -16,6 +16,7 @@ class ALSModel(FactorModel):
     """Weighted matrix factorisation for implicit feedback (confidence = 1 + alpha * weight)."""
 
     model_type = "als"
+    epochs_param = "iterations"
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class ALSModel(FactorModel):
         self.num_threads = int(num_threads)
         self.random_state = random_state
         self.show_progress = bool(show_progress)
+        self._estimator: AlternatingLeastSquares | None = None
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -59,9 +61,15 @@ class ALSModel(FactorModel):
         )
 
     def _fit(self, dataset: Dataset) -> None:
+        self._estimator = None
+        self._fit_epochs(dataset, self.iterations)
+
+    def _fit_epochs(self, dataset: Dataset, epochs: int) -> None:
         # implicit parallelises over users itself; a BLAS thread pool underneath thrashes.
         with threadpool_limits(1, "blas"):
-            estimator = self.build_estimator()
-            estimator.fit(dataset.user_items, show_progress=self.show_progress)
-        self.user_factors = np.ascontiguousarray(estimator.user_factors, dtype=np.float32)
-        self.item_factors = np.ascontiguousarray(estimator.item_factors, dtype=np.float32)
+            if self._estimator is None:
+                self._estimator = self.build_estimator()
+            self._estimator.iterations = epochs  # implicit continues from existing factors
+            self._estimator.fit(dataset.user_items, show_progress=self.show_progress)
+        self.user_factors = np.ascontiguousarray(self._estimator.user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(self._estimator.item_factors, dtype=np.float32)

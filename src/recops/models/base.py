@@ -32,6 +32,9 @@ class RecModel(ABC):
     supports_cold_items: ClassVar[bool] = False
     #: False for models that give everyone the same ranking (the popularity baseline).
     personalized: ClassVar[bool] = True
+    #: The hyperparameter counting training epochs for models trained incrementally
+    #: (`fit_partial`; Optuna prunes them between epochs). None for one-shot models.
+    epochs_param: ClassVar[str | None] = None
     #: Whether `fit` reads `Dataset.events` (order/recency) and not only the matrix.
     requires_events: ClassVar[bool] = False
 
@@ -66,6 +69,21 @@ class RecModel(ABC):
         self._seen = dataset.user_items.tocsr().astype(np.float32)
         self._fit(dataset)
         return self
+
+    def fit_partial(self, dataset: Dataset, epochs: int) -> Self:
+        """Train `epochs` more epochs, continuing from the current state (iterative models).
+
+        On a fresh model this starts training; `fit` starts over with all configured epochs.
+        """
+        if self.epochs_param is None:
+            raise NotImplementedError(f"{type(self).__name__} is not trained incrementally")
+        self._seen = dataset.user_items.tocsr().astype(np.float32)
+        self._fit_epochs(dataset, int(epochs))
+        return self
+
+    def _fit_epochs(self, dataset: Dataset, epochs: int) -> None:
+        """Continue training for `epochs` epochs (override in iterative models)."""
+        raise NotImplementedError
 
     @property
     def n_users(self) -> int:
@@ -109,7 +127,9 @@ class RecModel(ABC):
         item_idx = np.asarray(item_idx, dtype=np.int64)
         bad = item_idx[(item_idx < 0) | (item_idx >= self.n_items)]
         if len(bad):
-            raise UnknownIdError(f"item index {bad[:5].tolist()} out of range 0..{self.n_items - 1}")
+            raise UnknownIdError(
+                f"item index {bad[:5].tolist()} out of range 0..{self.n_items - 1}"
+            )
         k = _checked_k(k)
         s = np.asarray(self._score_similar(item_idx), dtype=np.float32).copy()
         s[np.arange(len(item_idx)), item_idx] = -np.inf

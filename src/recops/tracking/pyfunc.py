@@ -6,11 +6,13 @@ returns one row per recommendation: user_id, item_id, score, rank (1 = best).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 from mlflow.models import ModelSignature, infer_signature
 
 from recops.columns import Columns
@@ -21,7 +23,7 @@ ARTIFACT_KEY = "recommender"
 DEFAULT_PARAMS: dict[str, Any] = {"k": 10, "exclude_seen": True, "on_unknown": "error"}
 
 
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class RecommenderPyfunc(PythonModel):
     """Loads the saved `Recommender` once and answers batches of user ids."""
 
     def __init__(self) -> None:
@@ -50,7 +52,9 @@ def signature_for(recommender: Recommender, example_users: list[str]) -> ModelSi
     """Signature and params schema from a real prediction on `example_users`."""
     inp = pd.DataFrame({Columns.user: example_users})
     out = recommender.recommend(example_users, k=int(DEFAULT_PARAMS["k"]), on_unknown="popular")
-    return infer_signature(inp, out, params=DEFAULT_PARAMS)
+    with warnings.catch_warnings():  # `rank` is an int column by design; it is never missing
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        return infer_signature(inp, out, params=DEFAULT_PARAMS)
 
 
 def log_pyfunc(recommender: Recommender, folder: Path, pip_requirements: list[str]) -> Any:

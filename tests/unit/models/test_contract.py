@@ -129,3 +129,18 @@ def test_top_k_is_exact_under_ties() -> None:
     ids, vals = top_k(scores[:1], 8)  # more than there are: -inf and missing slots are padding
     assert ids.tolist() == [[1, 2, 3, 0, 4, -1, -1, -1]]
     assert np.isnan(vals[0, 5:]).all()
+
+
+def test_iterative_models_continue_training(name: str, random_dataset: Dataset) -> None:
+    model = build(name)
+    if model.epochs_param is None:
+        with pytest.raises(NotImplementedError):
+            model.fit_partial(random_dataset, 1)
+        return
+    users = np.arange(random_dataset.n_users)
+    model.fit_partial(random_dataset, 1)
+    after_one = model.recommend(users, 10)[1]
+    model.fit_partial(random_dataset, 3)
+    after_four = model.recommend(users, 10)[1]
+    assert not np.allclose(after_one, after_four, equal_nan=True), "fit_partial did not train"
+    assert (model.recommend(users, 10)[0] >= 0).any()
