@@ -39,8 +39,13 @@ def test_reads_mapped_columns_raw_as_strings(events_csv: Path) -> None:
     raw = EventsFileSource(str(events_csv), MAPPING).load()
     ev = raw.events
     assert list(ev.columns) == [
-        Columns.user, Columns.item, Columns.timestamp, Columns.event_type, Columns.value,
-        Columns.weight, Columns.source_row,
+        Columns.user,
+        Columns.item,
+        Columns.timestamp,
+        Columns.event_type,
+        Columns.value,
+        Columns.weight,
+        Columns.source_row,
     ]
     assert ev[Columns.timestamp].tolist()[:2] == ["964982703", "2020-01-01T02:00:00+02:00"]
     assert ev[Columns.value].iloc[1] is None  # "" becomes missing
@@ -109,21 +114,24 @@ def test_parquet_typed_columns_and_millisecond_epochs(tmp_path: Path) -> None:
     )
     frame.to_parquet(tmp_path / "e.parquet")
     source = EventsFileSource(
-        str(tmp_path / "e.parquet"), {"user": "user", "item": "item", "timestamp": "ms"},
+        str(tmp_path / "e.parquet"),
+        {"user": "user", "item": "item", "timestamp": "ms"},
         timestamp_unit="ms",
     )
     result = validate_events(source.load().events, "e.parquet", now=NOW)
     assert result.valid[Columns.user].tolist() == ["1", "2"]
     assert result.valid[Columns.timestamp].tolist() == [
-        pd.Timestamp("2000-07-30 18:45:03.123"), pd.Timestamp("2020-01-01"),
+        pd.Timestamp("2000-07-30 18:45:03.123"),
+        pd.Timestamp("2020-01-01"),
     ]
     assert result.quarantine[Columns.rule].tolist() == ["bad_timestamp"]
 
 
 def test_millisecond_strings_mixed_with_garbage_are_quarantined(tmp_path: Path) -> None:
     path = write(tmp_path / "e.csv", "u,i,t\na,1,1577836800000\nb,2,soon\n")
-    source = EventsFileSource(str(path), {"user": "u", "item": "i", "timestamp": "t"},
-                              timestamp_unit="ms")
+    source = EventsFileSource(
+        str(path), {"user": "u", "item": "i", "timestamp": "t"}, timestamp_unit="ms"
+    )
     result = validate_events(source.load().events, "e.csv", now=NOW)
     assert result.valid[Columns.timestamp].tolist() == [pd.Timestamp("2020-01-01")]
     assert "'soon'" in result.quarantine[Columns.detail].iloc[0]
@@ -132,15 +140,21 @@ def test_millisecond_strings_mixed_with_garbage_are_quarantined(tmp_path: Path) 
 def test_items_file_with_its_own_mapping(tmp_path: Path, events_csv: Path) -> None:
     items = write(
         tmp_path / "catalog.tsv",
-        "product\tname\tdept\tcost\tlabels\n"
-        "i1\tWidget\ttools\t9.5\ta|b\n"
-        "i2\tGadget\t\tn/a\t\n",
+        "product\tname\tdept\tcost\tlabels\ni1\tWidget\ttools\t9.5\ta|b\ni2\tGadget\t\tn/a\t\n",
     )
     source = EventsFileSource(
-        str(events_csv), MAPPING,
-        items={"path": str(items), "columns": {"item": "product", "title": "name",
-                                               "category": "dept", "price": "cost",
-                                               "tags": "labels"}},
+        str(events_csv),
+        MAPPING,
+        items={
+            "path": str(items),
+            "columns": {
+                "item": "product",
+                "title": "name",
+                "category": "dept",
+                "price": "cost",
+                "tags": "labels",
+            },
+        },
     )
     raw = source.load()
     assert raw.items is not None
@@ -157,7 +171,8 @@ def test_items_file_with_its_own_mapping(tmp_path: Path, events_csv: Path) -> No
 def test_items_missing_column_names_the_items_file(tmp_path: Path, events_csv: Path) -> None:
     items = write(tmp_path / "catalog.csv", "product,name\ni1,Widget\n")
     source = EventsFileSource(
-        str(events_csv), MAPPING,
+        str(events_csv),
+        MAPPING,
         items={"path": str(items), "columns": {"item": "product", "title": "title"}},
     )
     with pytest.raises(DataSourceError, match=r"catalog\.csv: column\(s\) 'title'"):
@@ -171,3 +186,16 @@ def test_bad_config_is_a_config_error(events_csv: Path) -> None:
         EventsFileSource(str(events_csv), {"user": "uid", "item": "sku"})
     with pytest.raises(ConfigError, match="timestamp_unit"):
         EventsFileSource(str(events_csv), MAPPING, timestamp_unit="us")
+
+
+def test_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffu,i,t\na,1,2\n".encode())
+    raw = EventsFileSource(str(path), {"user": "u", "item": "i", "timestamp": "t"}).load()
+    assert raw.events[Columns.user].tolist() == ["a"]
+
+
+def test_items_without_path_means_no_items(events_csv: Path) -> None:
+    config_default = {"path": None, "format": "auto", "columns": {"item": "item_id"}}
+    raw = EventsFileSource(str(events_csv), MAPPING, items=config_default).load()
+    assert raw.items is None

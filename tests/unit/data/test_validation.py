@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -61,8 +61,11 @@ def test_valid_rows_are_typed_with_epoch_and_iso_in_one_column() -> None:
     [
         (("", "i", "1", "c", "", ""), "missing_user", "user_id is missing"),
         (("u", "  ", "1", "c", "", ""), "missing_item", "item_id is missing"),
-        (("u", "i", "yesterday", "c", "", ""), "bad_timestamp",
-         "timestamp 'yesterday' is not epoch seconds or ISO-8601"),
+        (
+            ("u", "i", "yesterday", "c", "", ""),
+            "bad_timestamp",
+            "timestamp 'yesterday' is not epoch seconds or ISO-8601",
+        ),
         (("u", "i", None, "c", "", ""), "bad_timestamp", "timestamp is missing"),
         (("u", "i", "-5", "c", "", ""), "bad_timestamp", "before 1970"),
         (("u", "i", "1969-12-31", "c", "", ""), "bad_timestamp", "before 1970"),
@@ -116,8 +119,13 @@ def test_no_row_is_lost_and_quarantine_keeps_rule_and_raw_row() -> None:
     weights = rng.choice(["", "1", "-2", "x"], n)
     raw = events(
         *zip(
-            rng.choice(["a", "b", ""], n), rng.choice(["i", "j", "k"], n), stamps, ["c"] * n,
-            [""] * n, weights, strict=True,
+            rng.choice(["a", "b", ""], n),
+            rng.choice(["i", "j", "k"], n),
+            stamps,
+            ["c"] * n,
+            [""] * n,
+            weights,
+            strict=True,
         )
     )
     result = validate_events(raw, "ev.csv", now=NOW)
@@ -143,7 +151,7 @@ def test_already_typed_and_mixed_inputs() -> None:
                 [
                     964982703,
                     "2021-05-05T10:00:00-05:00",
-                    datetime(2022, 1, 1, 12, tzinfo=timezone.utc),
+                    datetime(2022, 1, 1, 12, tzinfo=UTC),
                     pd.Timestamp("2023-01-01"),
                 ],
                 dtype=object,
@@ -164,8 +172,10 @@ def test_already_typed_and_mixed_inputs() -> None:
     tz_aware = raw.assign(
         **{Columns.timestamp: pd.to_datetime(["2020-01-01T05:00:00+05:00"] * 4, utc=True)}
     )
-    assert (validate_events(tz_aware, "tz", now=NOW).valid[Columns.timestamp]
-            == pd.Timestamp("2020-01-01")).all()
+    assert (
+        validate_events(tz_aware, "tz", now=NOW).valid[Columns.timestamp]
+        == pd.Timestamp("2020-01-01")
+    ).all()
 
 
 def test_missing_required_column_names_origin_and_column() -> None:
