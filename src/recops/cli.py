@@ -68,6 +68,37 @@ def register(overrides: Overrides = None) -> None:
     _stage("register", overrides)
 
 
+#: Bare shorthands accepted by `recops optimize` (`trials=50` means `sweep.trials=50`).
+SWEEP_SHORTHANDS = {"trials": "sweep.trials", "timeout": "sweep.timeout"}
+
+
+def sweep_overrides(overrides: list[str]) -> list[str]:
+    """Expand the `trials=N` / `timeout=S` shorthands into `sweep.*` overrides."""
+    expanded = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        expanded.append(
+            f"{SWEEP_SHORTHANDS[key]}={value}" if sep and key in SWEEP_SHORTHANDS else item
+        )
+    return expanded
+
+
+@app.command()
+def optimize(overrides: Overrides = None) -> None:
+    """Optuna sweep over the model's search space (conf/sweep/<model>.yaml).
+
+    e.g. `recops optimize model=als trials=50 timeout=600` (`trials`/`timeout` are short for
+    `sweep.trials`/`sweep.timeout`).
+    Running it again resumes the study (`<data.name>-<model>` or `sweep.study_name=...`)
+    with that many more trials. Trials are nested MLflow runs under one parent run per study.
+    """
+    from recops.tuning.study import run_study
+
+    with exit_on_error():
+        outcome = run_study(sweep_overrides(overrides or []))
+    console.print_json(data=outcome.headline())
+
+
 @app.command()
 def params(
     overrides: Overrides = None,

@@ -25,6 +25,11 @@ def setup_logging(level: str | int | None = None) -> None:
         root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    # Hydra's logging configs (dictConfig) disable every logger that existed before them,
+    # which includes our module-level loggers: switch them back on.
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name.startswith("recops") and isinstance(logger, logging.Logger):
+            logger.disabled = False
     for noisy in ("alembic", "mlflow.store", "mlflow.tracking", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

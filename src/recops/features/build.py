@@ -70,7 +70,7 @@ def build_split(
         "matrix_nnz": int(matrix.nnz),
         **test_stats,
     }
-    log.info("split: %s", stats)
+    log.debug("split: %s", stats)
     return SplitData(train=train, test=test, stats=stats)
 
 
@@ -193,3 +193,46 @@ def _vocabulary(tokens: Iterable[Sequence[str]], min_count: int) -> dict[str, in
     counts = Counter(t for toks in tokens for t in toks)
     kept = sorted(t for t, n in counts.items() if n >= min_count)
     return {t: i for i, t in enumerate(kept)}
+
+
+def validation_split(split: SplitData, splitter: Splitter) -> SplitData:
+    """Carve a validation holdout out of `split.train` with `splitter` (never touching test).
+
+    The result shares the training set's id maps, so a model tuned on it is indexed exactly
+    like one trained on the full training data.
+    """
+    train = split.train
+    if train.events is None:
+        raise ConfigError("a validation split needs the training events (load with_events=True)")
+    events = train.events.rename(columns={Columns.user_idx: Columns.user})
+    mask = splitter.test_mask(events)
+    fit_events, val_events = train.events[~mask], train.events[mask]
+    matrix = _interaction_matrix(fit_events, train.n_users, train.n_items)
+    fit = Dataset(
+        train.users,
+        train.items,
+        matrix,
+        train.item_meta,
+        train.item_features,
+        train.item_feature_names,
+        fit_events.reset_index(drop=True),
+    )
+    pairs = val_events[[Columns.user_idx, Columns.item_idx]].drop_duplicates()
+    known = fit.item_popularity()[pairs[Columns.item_idx].to_numpy()] > 0
+    users = pairs[Columns.user_idx].to_numpy()
+    has_history = np.diff(matrix.indptr)[users] > 0
+    seen = np.asarray(matrix[users, pairs[Columns.item_idx].to_numpy()]).ravel() > 0
+    keep = known & has_history & ~seen
+    test = pd.DataFrame(
+        {
+            Columns.user: train.users.external_ids[users[keep]],
+            Columns.user_idx: users[keep],
+            Columns.item_idx: pairs[Columns.item_idx].to_numpy()[keep],
+        }
+    )
+    stats = {
+        "split": {"type": "validation", **splitter.describe()},
+        "n_train_events": len(fit_events),
+        "n_test_pairs": len(test),
+    }
+    return SplitData(train=fit, test=test.reset_index(drop=True), stats=stats)

@@ -38,8 +38,13 @@ class Recommender:
 
     @classmethod
     def from_training(cls, model: RecModel, dataset: Dataset) -> Recommender:
-        return cls(model, dataset.users, dataset.items, dataset.item_meta,
-                   dataset.item_popularity().astype(np.float32))
+        return cls(
+            model,
+            dataset.users,
+            dataset.items,
+            dataset.item_meta,
+            dataset.item_popularity().astype(np.float32),
+        )
 
     @property
     def model_type(self) -> str:
@@ -54,8 +59,11 @@ class Recommender:
         on_unknown: OnUnknown = "error",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Item indices and scores (len(user_ids) x k) in this recommender's item space."""
-        user_idx = self.users.to_internal(user_ids) if on_unknown == "error" else \
-            self.users.lookup(user_ids)
+        user_idx = (
+            self.users.to_internal(user_ids)
+            if on_unknown == "error"
+            else self.users.lookup(user_ids)
+        )
         filtered = self.items.lookup(exclude_items)
         filtered = filtered[filtered >= 0]
         ids = np.full((len(user_idx), k), -1, dtype=np.int64)
@@ -118,8 +126,11 @@ class Recommender:
             folder / _USERS, index=False
         )
         self.item_meta.assign(popularity=self.popularity).to_parquet(folder / _ITEMS, index=False)
-        info = {"model_type": self.model_type, "n_users": len(self.users),
-                "n_items": len(self.items)}
+        info = {
+            "model_type": self.model_type,
+            "n_users": len(self.users),
+            "n_items": len(self.items),
+        }
         (folder / _INFO).write_text(json.dumps(info, indent=2))
 
     @classmethod

@@ -50,9 +50,10 @@ def register_stage(
     version, created = register_version(
         client, reg.model_name, run, version_tags(client, run, candidate_metrics, metric)
     )
-    client.set_registered_model_alias(reg.model_name, reg.candidate_alias, version.version)
+    number = str(version.version)  # MLflow returns int or str depending on the store
+    client.set_registered_model_alias(reg.model_name, reg.candidate_alias, number)
     outcome = RegistrationOutcome(
-        reg.model_name, version.version, run["run_id"], created, False, "", metric, value
+        reg.model_name, number, run["run_id"], created, False, "", metric, value
     )
     champion = current_alias(client, reg.model_name, reg.champion_alias)
     holdout = split or SplitData.load(paths.features_dir, with_events=False)
@@ -63,8 +64,8 @@ def register_stage(
 
     decide(outcome, champion, lambda v: champion_score(reg.model_name, v, measure), reg)
     if outcome.promoted:
-        promote(client, reg, version.version, outcome.previous_champion)
-    outcome.aliases = sorted(client.get_model_version(reg.model_name, version.version).aliases)
+        promote(client, reg, number, outcome.previous_champion)
+    outcome.aliases = sorted(client.get_model_version(reg.model_name, number).aliases)
     write_json(paths.reports_dir / REGISTRY_REPORT, outcome.to_dict())
-    log.info("registry: %s v%s — %s", reg.model_name, version.version, outcome.reason)
+    log.info("registry: %s v%s — %s", reg.model_name, number, outcome.reason)
     return outcome

@@ -49,7 +49,7 @@ def run_chain(cfg: DictConfig) -> dict[str, Any]:
         cfg.split._target_.rsplit(".", 1)[-1],
     )
     ingest = ingest_stage(cfg, paths)
-    split = _cached_split(cfg, paths, ingest)
+    split = cached_split(cfg, paths, ingest)
     trained = train_stage(cfg, paths, split)
     evaluation = evaluate_stage(cfg, paths, split, trained.recommender)
     summary: dict[str, Any] = {"run_id": trained.run_id, "metrics": evaluation.flat()}
@@ -58,7 +58,8 @@ def run_chain(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def _cached_split(cfg: DictConfig, paths: StagePaths, ingest: dict[str, Any]) -> SplitData:
+def cached_split(cfg: DictConfig, paths: StagePaths, ingest: dict[str, Any]) -> SplitData:
+    """The split in `paths.features_dir` if it was built from this snapshot, else a fresh one."""
     snapshot = ingest.get("snapshot", {}).get("content_hash")
     try:
         cached = SplitData.load(paths.features_dir)

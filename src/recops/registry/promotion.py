@@ -116,15 +116,16 @@ def decide(
             "no champion yet: the first version becomes champion",
         )
         return
-    outcome.champion_version = champion.version
-    if champion.version == outcome.version:
+    champion_version = str(champion.version)
+    outcome.champion_version = champion_version
+    if champion_version == outcome.version:
         outcome.reason = f"v{outcome.version} is already the champion"
         return
-    champ_value, problem = score(champion.version)
+    champ_value, problem = score(champion_version)
     outcome.champion_value = champ_value
     if problem is not None:
         outcome.promoted = True
-        outcome.previous_champion = champion.version
+        outcome.previous_champion = champion_version
         outcome.reason = f"{problem}; candidate promoted"
         return
     cand = outcome.candidate_value
@@ -134,10 +135,10 @@ def decide(
     margin, mode = float(reg.margin), str(reg.margin_mode)
     won = beats(cand, champ_value, margin, mode)
     outcome.promoted = won
-    outcome.previous_champion = champion.version if won else None
+    outcome.previous_champion = champion_version if won else None
     verdict = "beats" if won else "does not beat"
     outcome.reason = (
-        f"candidate {outcome.metric}={cand:.4f} {verdict} champion v{champion.version} "
+        f"candidate {outcome.metric}={cand:.4f} {verdict} champion v{champion_version} "
         f"re-evaluated on this split ({champ_value:.4f}) by the {mode} margin {margin}"
     )
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.pyfunc import PythonModel
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.pyfunc import PythonModel
 
 from recops.columns import Columns
 from recops.errors import RecopsError

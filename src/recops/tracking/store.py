@@ -27,10 +27,13 @@ def default_artifact_location(root: Path | None = None) -> str:
 
 
 def configure_tracking(root: Path | None = None) -> str:
-    """Point MLflow at the configured store and return its URI."""
+    """Point MLflow at the configured store and return its URI.
+
+    The registry follows the tracking store unless `$MLFLOW_REGISTRY_URI` says otherwise
+    (MLflow reads that itself; setting it here would leak into the process environment).
+    """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     return uri
 
 

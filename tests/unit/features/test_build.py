@@ -118,3 +118,19 @@ def test_split_round_trip(tmp_path: Path) -> None:
 def test_empty_snapshot_is_refused() -> None:
     with pytest.raises(ConfigError, match="no events"):
         build_split(frame([]), None, TimeSplit(), WEIGHTS)
+
+
+def test_validation_split_carves_from_train_only() -> None:
+    from recops.features.build import validation_split
+
+    # 4 users x 8 items, each user's order rotated so validation items are known to training
+    rows = [(f"u{r}", f"i{(j + 2 * r) % 8}", j, "view") for r in range(4) for j in range(8)]
+    split = build_split(frame(rows), None, TimeSplit(0.34), WEIGHTS)
+    val = validation_split(split, TimeSplit(0.25))
+    assert val.train.items is split.train.items and val.train.users is split.train.users
+    assert val.train.user_items.sum() < split.train.user_items.sum()
+    held = set(zip(val.test[Columns.user], val.test[Columns.item_idx], strict=True))
+    tested = set(zip(split.test[Columns.user], split.test[Columns.item_idx], strict=True))
+    assert held and not held & tested
+    for user, item in held:  # validation pairs come from the training matrix
+        assert split.train.user_items[split.train.users.lookup([user])[0], item] > 0

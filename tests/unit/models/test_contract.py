@@ -60,7 +60,7 @@ def test_item_filters(name: str, random_dataset: Dataset) -> None:
 
 def test_similar_items_excludes_the_query(name: str, random_dataset: Dataset) -> None:
     model = build(name).fit(random_dataset)
-    ids, scores = model.similar_items(np.array([0, 3]), k=4)
+    ids, _scores = model.similar_items(np.array([0, 3]), k=4)
     assert ids.shape == (2, 4)
     assert 0 not in ids[0] and 3 not in ids[1]
 
