@@ -51,10 +51,12 @@ class EvaluationResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """`model` holds the headline (warm) metrics; `segments` the other segments."""
+        others = {name: values for name, values in self.segments.items() if name != "warm"}
         return {
             "model_type": self.model_type,
             "model": self.metrics,
-            "segments": self.segments,
+            "segments": others,
             "baseline": self.baseline,
         }
 
