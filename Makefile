@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	dvc repro
-	dvc metrics show
+	recops summary
 
 test: install
 	pytest

@@ -112,6 +112,17 @@ def params(
     console.print(f"wrote {target}")
 
 
+@app.command()
+def summary(overrides: Overrides = None) -> None:
+    """Headline metrics next to the popularity baseline, and the last registry decision."""
+    from recops.config import resolve_path
+    from recops.summary import print_summary
+
+    cfg = compose(overrides or [])
+    with exit_on_error():
+        print_summary(resolve_path(cfg.paths.reports_dir), console)
+
+
 @app.command("config")
 def show_config(overrides: Overrides = None) -> None:
     """Print the composed, resolved configuration."""

@@ -61,9 +61,10 @@ def tuned_rows() -> dict[str, dict[str, Any]]:
         data = json.loads(summary.read_text())
         if "movielens" not in str(data.get("study_name", "")) or not data.get("test_metrics"):
             continue
-        rows[f"{data['model']} (tuned, {data.get('n_complete', '?')} trials)"] = {
-            **{c: data["test_metrics"].get(c) for c in COLUMNS},
-            "fit_time_s": data.get("best_fit_time_s"),
+        trials = sum(data.get("trials", {}).values())
+        rows[f"{data['model']} (tuned, {trials} trials)"] = {
+            **{c: data["test_metrics"].get(f"test_{c}") for c in COLUMNS},
+            "fit_time_s": data["test_metrics"].get("test_fit_time_s"),
         }
     return rows
 
