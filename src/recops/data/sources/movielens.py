@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from recops.columns import Columns
+from recops.config import shared_state_root
 from recops.data.sources.base import RawData
 from recops.data.sources.events import EVENT_TARGETS, ITEM_TARGETS, file_sha256, read_mapped
-from recops.errors import DataSourceError
+from recops.errors import ConfigError, DataSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ class MovieLensSource:
         name: str = "movielens_small",
         timeout: float = 60.0,
     ) -> None:
-        self.local_dir = Path(local_dir)
+        # Relative to the project root; `shared_state_root` also escapes the temporary copies
+        # `dvc exp run --temp/--queue` works in, where `../shared` would not exist.
+        self.local_dir = _project_relative(local_dir)
         self.url = url
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir = _project_relative(cache_dir)
         self.sha256 = {str(k): str(v) for k, v in dict(sha256).items()}
         self.name = name
         self.timeout = timeout
@@ -203,3 +206,13 @@ def _tag_strings(item_ids: pd.Series, genres: pd.Series, tags: pd.DataFrame) -> 
     )
     tokens = tokens[tokens[_TOKEN].ne("")].drop_duplicates()
     return tokens.groupby(Columns.item, sort=False)[_TOKEN].agg("|".join)
+
+
+def _project_relative(path: str) -> Path:
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    try:
+        return shared_state_root() / p
+    except ConfigError:  # used outside a project: relative to the working directory
+        return p
