@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
@@ -37,17 +35,6 @@ class ALSModel(FactorModel):
         self.random_state = random_state
         self.show_progress = bool(show_progress)
         self._estimator: AlternatingLeastSquares | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "iterations": self.iterations,
-            "regularization": self.regularization,
-            "alpha": self.alpha,
-            "num_threads": self.num_threads,
-            "random_state": self.random_state,
-            "show_progress": self.show_progress,
-        }
 
     def build_estimator(self) -> AlternatingLeastSquares:
         """The bare implicit estimator with this model's hyperparameters."""

@@ -8,6 +8,7 @@ chunking and top-k so every model behaves the same way.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -42,9 +43,14 @@ class RecModel(ABC):
         self._seen: sp.csr_matrix | None = None
 
     # -- what subclasses implement -------------------------------------------------------
-    @abstractmethod
     def get_params(self) -> dict[str, Any]:
-        """Hyperparameters such that `type(self)(**get_params())` is an equivalent model."""
+        """Hyperparameters such that `type(self)(**get_params())` is an equivalent model.
+
+        Read back from the constructor's signature (scikit-learn's convention): every
+        `__init__` argument must be stored unchanged in an attribute of the same name.
+        """
+        names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
+        return {name: getattr(self, name) for name in names}
 
     @abstractmethod
     def _fit(self, dataset: Dataset) -> None: ...

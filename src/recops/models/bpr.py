@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -57,18 +55,6 @@ class BPRModel(FactorModel):
         self.init_std = None if init_std is None else float(init_std)
         self.show_progress = bool(show_progress)
         self._estimator: BayesianPersonalizedRanking | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "learning_rate": self.learning_rate,
-            "regularization": self.regularization,
-            "iterations": self.iterations,
-            "num_threads": self.num_threads,
-            "random_state": self.random_state,
-            "init_std": self.init_std,
-            "show_progress": self.show_progress,
-        }
 
     def build_estimator(self, user_items: sp.csr_matrix) -> BayesianPersonalizedRanking:
         """The bare implicit estimator with this model's hyperparameters.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -62,14 +61,6 @@ class EASEModel(RecModel):
         self.binarize = bool(binarize)
         self.num_threads = int(num_threads)
         self.weights: np.ndarray | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "regularization": self.regularization,
-            "max_items": self.max_items,
-            "binarize": self.binarize,
-            "num_threads": self.num_threads,
-        }
 
     def _fit(self, dataset: Dataset) -> None:
         self.weights = None

@@ -7,7 +7,6 @@ natural strength; a user is the recency-weighted mean of their last items' vecto
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,24 +80,6 @@ class Item2VecModel(FactorModel):
         self.recency_decay = float(recency_decay)
         self.session_gap_minutes = float(session_gap_minutes)
         self.deterministic = bool(deterministic)
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "vector_size": self.vector_size,
-            "window": self.window,
-            "min_count": self.min_count,
-            "negative": self.negative,
-            "ns_exponent": self.ns_exponent,
-            "epochs": self.epochs,
-            "sg": self.sg,
-            "sample": self.sample,
-            "workers": self.workers,
-            "seed": self.seed,
-            "recent_items": self.recent_items,
-            "recency_decay": self.recency_decay,
-            "session_gap_minutes": self.session_gap_minutes,
-            "deterministic": self.deterministic,
-        }
 
     def _fit(self, dataset: Dataset) -> None:
         events = ordered_events(training_events(dataset))

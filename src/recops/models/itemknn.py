@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -74,16 +73,6 @@ class ItemKNNModel(RecModel):
         self.num_threads = int(num_threads)
         self.show_progress = bool(show_progress)
         self.similarity_matrix: sp.csr_matrix | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "similarity": self.similarity,
-            "k_neighbours": self.k_neighbours,
-            "bm25_k1": self.bm25_k1,
-            "bm25_b": self.bm25_b,
-            "num_threads": self.num_threads,
-            "show_progress": self.show_progress,
-        }
 
     def build_estimator(self) -> ItemItemRecommender:
         """The bare implicit estimator for the configured similarity."""

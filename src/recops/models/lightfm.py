@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -96,22 +96,6 @@ class LightFMModel(FactorModel):
     def capabilities(cls) -> dict[str, bool]:
         """What this model can serve without a fallback."""
         return dict(cls.CAPABILITIES)
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "no_components": self.no_components,
-            "loss": self.loss,
-            "learning_rate": self.learning_rate,
-            "item_alpha": self.item_alpha,
-            "user_alpha": self.user_alpha,
-            "max_sampled": self.max_sampled,
-            "epochs": self.epochs,
-            "use_item_features": self.use_item_features,
-            "use_user_features": self.use_user_features,
-            "num_threads": self.num_threads,
-            "random_state": self.random_state,
-            "deterministic": self.deterministic,
-        }
 
     def build_estimator(self) -> LightFM:
         """The bare LightFM estimator with this model's hyperparameters."""

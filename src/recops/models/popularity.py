@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,9 +21,6 @@ class PopularityModel(RecModel):
     def __init__(self) -> None:
         super().__init__()
         self.popularity: np.ndarray | None = None
-
-    def get_params(self) -> dict[str, Any]:
-        return {}
 
     def _fit(self, dataset: Dataset) -> None:
         self.popularity = dataset.item_popularity().astype(np.float32)
