@@ -13,7 +13,7 @@ export MLFLOW_ENABLE_TELEMETRY := false
 export DO_NOT_TRACK := 1
 UI_PORT ?= 5000
 
-.PHONY: install run test test-all bench ui lint format params clean
+.PHONY: install run test test-all bench ui lint format params clean serve
 
 install: $(STAMP)
 
@@ -26,8 +26,18 @@ run: install
 	dvc repro
 	recops summary
 
-test: install
+test: install browser
 	pytest
+
+# Headless chromium for the MLflow UI screenshot test (Debian package), installed only if
+# missing; when it cannot be installed the test is skipped with the reason.
+.PHONY: browser
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			$$SUDO apt-get install -y -qq chromium) \
+		|| echo "warning: could not install chromium; the MLflow UI test will be skipped"; }
 
 test-all: install
 	pytest -m "not benchmark"
@@ -38,6 +48,11 @@ bench: install
 ui: install
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+
+# BentoML service of bentos/ on 127.0.0.1 (live mode follows the registry's champion; see README).
+serve: install
+	cd bentos && BENTOML_HOME=$${BENTOML_HOME:-$(CURDIR)/bentoml_home} \
+		bentoml serve service:RecOps --host 127.0.0.1 --port $${PORT:-3000}
 
 lint: install
 	ruff check src pipelines tests bentos

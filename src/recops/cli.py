@@ -12,6 +12,10 @@ from omegaconf import OmegaConf
 from recops.cli_support import exit_on_error
 from recops.config import compose, find_project_root
 from recops.console import console
+from recops.monitoring.cli import drift_command
+from recops.registry.cli import promote, registry_app, rollback
+from recops.serving.cli import bento_app
+from recops.worker.cli import worker_app
 
 app = typer.Typer(
     help="RecOps: train, evaluate, register and serve recommenders around MLflow.",
@@ -128,6 +132,13 @@ def show_config(overrides: Overrides = None) -> None:
     """Print the composed, resolved configuration."""
     console.print(OmegaConf.to_yaml(compose(overrides or []), resolve=True))
 
+
+app.command()(promote)
+app.command()(rollback)
+app.add_typer(registry_app, name="registry")
+app.command("drift")(drift_command)
+app.add_typer(worker_app, name="worker")
+app.add_typer(bento_app, name="bento")
 
 if __name__ == "__main__":
     app()

@@ -15,5 +15,5 @@ def exit_on_error() -> Iterator[None]:
     try:
         yield
     except RecopsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         sys.exit(1)

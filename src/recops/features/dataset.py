@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,16 @@ class Dataset:
             (folder / _FEATURE_NAMES).write_text(json.dumps(self.item_feature_names))
         if self.events is not None:
             self.events.to_parquet(folder / _EVENTS, index=False)
+
+    @staticmethod
+    def load_events(folder: Path, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        """The saved training events (only `columns`, if given), or None if none were saved."""
+        path = folder / _EVENTS
+        return (
+            pd.read_parquet(path, columns=list(columns) if columns else None)
+            if path.exists()
+            else None
+        )
 
     @classmethod
     def load(cls, folder: Path, with_events: bool = True) -> Dataset:

@@ -60,3 +60,30 @@ class ALSModel(FactorModel):
             self._estimator.fit(dataset.user_items, show_progress=self.show_progress)
         self.user_factors = np.ascontiguousarray(self._estimator.user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(self._estimator.item_factors, dtype=np.float32)
+
+    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> ALSModel:
+        """Fold `dataset`'s users into fixed item factors, without a full retrain.
+
+        `item_factors` has one row per item of `dataset` (any values where `known` is False).
+        User factors are solved against the known items (implicit's `partial_fit_users`, i.e.
+        `recalculate_user` for every user), items without factors get theirs solved from those
+        users (`partial_fit_items`), then users are solved once more with every item. Known
+        item factors are never changed, so existing users' scores stay comparable.
+        """
+        user_items = dataset.user_items.tocsr().astype(np.float32)
+        self._seen = user_items
+        estimator = self.build_estimator()
+        factors = np.where(known[:, None], item_factors, 0.0).astype(np.float32)
+        estimator.item_factors = factors
+        estimator.user_factors = np.zeros((dataset.n_users, factors.shape[1]), np.float32)
+        users = np.arange(dataset.n_users)
+        new_items = np.flatnonzero(~known)
+        with threadpool_limits(1, "blas"):
+            estimator.partial_fit_users(users, user_items)
+            if new_items.size:
+                estimator.partial_fit_items(new_items, user_items.T.tocsr()[new_items])
+                estimator.partial_fit_users(users, user_items)
+        self._estimator = estimator
+        self.user_factors = np.ascontiguousarray(estimator.user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(estimator.item_factors, dtype=np.float32)
+        return self

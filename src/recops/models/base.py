@@ -92,6 +92,11 @@ class RecModel(ABC):
         raise NotImplementedError
 
     @property
+    def seen(self) -> sp.csr_matrix:
+        """Training interactions, users x items (what `exclude_seen` removes)."""
+        return self._fitted_seen()
+
+    @property
     def n_users(self) -> int:
         return self._fitted_seen().shape[0]
 
@@ -122,7 +127,7 @@ class RecModel(ABC):
             if blocked is not None:
                 s[:, blocked] = -np.inf
             if exclude_seen:
-                _mask_rows(s, self._fitted_seen()[chunk])
+                _mask_rows(s, self._fitted_seen(), chunk)
             ids[start : start + len(chunk)], scores[start : start + len(chunk)] = top_k(s, k)
         return ids, scores
 
@@ -193,10 +198,20 @@ def _checked_k(k: int) -> int:
     return int(k)
 
 
-def _mask_rows(scores: np.ndarray, seen: sp.csr_matrix) -> None:
-    """Set scores of seen (row, item) pairs to -inf, in place."""
-    rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
-    scores[rows, seen.indices] = -np.inf
+def _mask_rows(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarray | None = None) -> None:
+    """Set scores of seen (row, item) pairs to -inf, in place; row r of `scores` is user
+    `users[r]` of `seen` (default: row r). Gathers the rows' index ranges directly instead of
+    slicing the CSR (which costs more than the scoring itself for one user)."""
+    if users is None:
+        users = np.arange(seen.shape[0])
+    starts = seen.indptr[users].astype(np.int64)
+    lengths = seen.indptr[users + 1].astype(np.int64) - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    rows = np.repeat(np.arange(len(users)), lengths)
+    scores[rows, seen.indices[np.arange(total) + offsets]] = -np.inf
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -204,8 +219,14 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     deterministic); -inf entries become -1 / NaN padding."""
     n_rows, n_cols = scores.shape
     kk = min(k, n_cols)
-    chosen = _top_k_mask(scores, kk)
-    part = np.nonzero(chosen)[1].reshape(n_rows, kk)  # row-major: kk columns per row
+    if n_rows == 1 and kk < n_cols:  # one user (serving): plain indexing, same result
+        single = _top_k_row(scores[0], kk, k)
+        if single is not None:
+            return single
+    part = _top_k_candidates(scores, kk)
+    if part is None:  # a tie straddles the k-th place: keep the lowest indices among ties
+        chosen = _top_k_mask(scores, kk)
+        part = np.nonzero(chosen)[1].reshape(n_rows, kk)  # row-major: kk columns per row
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
@@ -217,6 +238,36 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
         vals = np.pad(vals, ((0, 0), (0, k - kk)), constant_values=np.nan)
     return ids, vals
+
+
+def _top_k_row(row: np.ndarray, kk: int, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """`top_k` of a single row, or None when a tie straddles the k-th place."""
+    part = np.argpartition(-row, kk - 1)[:kk]
+    vals = row[part]
+    if np.count_nonzero(row >= vals.min()) != kk:
+        return None
+    order = np.lexsort((part, -vals))
+    ids = part[order].astype(np.int64)
+    vals = vals[order].astype(np.float32)
+    invalid = ~np.isfinite(vals)
+    ids[invalid] = -1
+    vals[invalid] = np.nan
+    if kk < k:
+        ids = np.pad(ids, (0, k - kk), constant_values=-1)
+        vals = np.pad(vals, (0, k - kk), constant_values=np.nan)
+    return ids[None, :], vals[None, :]
+
+
+def _top_k_candidates(scores: np.ndarray, k: int) -> np.ndarray | None:
+    """The k best columns per row (unordered) when that set is unambiguous - no value equal to
+    a row's k-th best is left out - else None. The usual case, and much cheaper than a mask."""
+    if k >= scores.shape[1]:
+        return np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+    if (np.count_nonzero(scores >= kth, axis=1) == k).all():
+        return part
+    return None
 
 
 def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:

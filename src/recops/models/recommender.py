@@ -24,6 +24,50 @@ _MODEL_DIR = "model"
 _USERS = "users.parquet"
 _ITEMS = "items.parquet"
 _INFO = "recommender.json"
+_RECENT = "recent_popularity"
+_LAST_SEEN = "last_seen"
+#: Default window of `ItemActivity.recent_popularity`.
+RECENT_DAYS = 14.0
+#: Event columns `ItemActivity.from_events` reads.
+ACTIVITY_COLUMNS = (Columns.user_idx, Columns.item_idx, Columns.timestamp)
+_DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class ItemActivity:
+    """When items were used, from the training events (for recency-aware serving).
+
+    `recent_popularity`: distinct users per item within the last `window_days` before `until`
+    (the last training event); `last_seen`: each item's last training event (epoch seconds,
+    NaN for items without events). Optional in saved recommenders (added in a
+    backward-compatible way: older artifacts load with `activity=None`).
+    """
+
+    recent_popularity: np.ndarray
+    last_seen: np.ndarray
+    window_days: float
+    until: float
+
+    @classmethod
+    def from_events(
+        cls, events: pd.DataFrame, n_items: int, window_days: float = RECENT_DAYS
+    ) -> ItemActivity | None:
+        """From events with user_idx, item_idx, timestamp; None when there are none."""
+        if events is None or events.empty or any(c not in events for c in ACTIVITY_COLUMNS):
+            return None
+        stamps = pd.to_datetime(events[Columns.timestamp], utc=True)
+        seconds = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy()
+        items = events[Columns.item_idx].to_numpy(dtype=np.int64)
+        until = float(np.nanmax(seconds))
+        last_seen = np.full(n_items, np.nan)
+        last = pd.Series(seconds).groupby(items).max()
+        last_seen[last.index.to_numpy()] = last.to_numpy()
+        recent = seconds >= until - float(window_days) * _DAY_S
+        pairs = pd.DataFrame(
+            {"u": events[Columns.user_idx].to_numpy()[recent], "i": items[recent]}
+        ).drop_duplicates()
+        counts = np.bincount(pairs["i"].to_numpy(dtype=np.int64), minlength=n_items)
+        return cls(counts.astype(np.float32), last_seen, float(window_days), until)
 
 
 @dataclass
@@ -35,15 +79,30 @@ class Recommender:
     items: IdMap
     item_meta: pd.DataFrame
     popularity: np.ndarray
+    activity: ItemActivity | None = None
 
     @classmethod
-    def from_training(cls, model: RecModel, dataset: Dataset) -> Recommender:
+    def from_training(
+        cls,
+        model: RecModel,
+        dataset: Dataset,
+        events: pd.DataFrame | None = None,
+        recent_days: float = RECENT_DAYS,
+    ) -> Recommender:
+        """With `events` (training events in `dataset`'s index space) the recommender also
+        keeps the items' recent activity (`ItemActivity`, for serving)."""
+        activity = (
+            ItemActivity.from_events(events, dataset.n_items, recent_days)
+            if events is not None
+            else None
+        )
         return cls(
             model,
             dataset.users,
             dataset.items,
             dataset.item_meta,
             dataset.item_popularity().astype(np.float32),
+            activity,
         )
 
     @property
@@ -125,24 +184,45 @@ class Recommender:
         pd.DataFrame({Columns.user: self.users.external_ids.astype(str)}).to_parquet(
             folder / _USERS, index=False
         )
-        self.item_meta.assign(popularity=self.popularity).to_parquet(folder / _ITEMS, index=False)
-        info = {
+        items = self.item_meta.assign(popularity=self.popularity)
+        info: dict[str, object] = {
             "model_type": self.model_type,
             "n_users": len(self.users),
             "n_items": len(self.items),
         }
+        if self.activity is not None:
+            items = items.assign(
+                **{_RECENT: self.activity.recent_popularity, _LAST_SEEN: self.activity.last_seen}
+            )
+            info["activity"] = {
+                "window_days": self.activity.window_days,
+                "until": self.activity.until,
+            }
+        items.to_parquet(folder / _ITEMS, index=False)
         (folder / _INFO).write_text(json.dumps(info, indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> Recommender:
         if not (folder / _INFO).exists():
             raise FileNotFoundError(f"{folder} is not a saved recops recommender (no {_INFO})")
+        info = json.loads((folder / _INFO).read_text())
         items = pd.read_parquet(folder / _ITEMS)
         users = pd.read_parquet(folder / _USERS)[Columns.user].to_numpy(dtype=object)
+        activity = None
+        window = info.get("activity")
+        if window and _RECENT in items and _LAST_SEEN in items:
+            activity = ItemActivity(
+                items[_RECENT].to_numpy(dtype=np.float32),
+                items[_LAST_SEEN].to_numpy(dtype=np.float64),
+                float(window["window_days"]),
+                float(window["until"]),
+            )
+        extra = [c for c in ("popularity", _RECENT, _LAST_SEEN) if c in items]
         return cls(
             model=load_model(folder / _MODEL_DIR),
             users=IdMap(users, kind="user"),
             items=IdMap(items[Columns.item].to_numpy(dtype=object), kind="item"),
-            item_meta=items.drop(columns="popularity"),
+            item_meta=items.drop(columns=extra),
             popularity=items["popularity"].to_numpy(dtype=np.float32),
+            activity=activity,
         )

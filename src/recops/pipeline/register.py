@@ -1,5 +1,10 @@
 """Stage 5: register the run's model as `candidate`; promote it to `champion` if it passes
-the gate. Writes `reports/registry.json` saying what happened and why."""
+the gates of `registry.gates.register` (default: the metric gate against the champion
+re-evaluated on this split). Writes `reports/registry.json` saying what happened and why.
+
+Moves go through the registry lifecycle: out-of-band alias changes are audited first, the
+candidate and champion moves are locked, re-checked, audited and kept in the champion history.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,15 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from recops.features.dataset import SplitData
-from recops.models.recommender import Recommender
 from recops.pipeline.context import StagePaths, read_json, write_json
-from recops.pipeline.evaluate import METRICS_FILE, evaluate_with_config
+from recops.pipeline.evaluate import METRICS_FILE
+from recops.registry.comparison import GateResult, MetricComparison
+from recops.registry.describe import annotate_version
+from recops.registry.gates import as_dicts, failed, run_gates
+from recops.registry.lifecycle import Registry
 from recops.registry.promotion import (
     RegistrationOutcome,
-    champion_score,
-    current_alias,
-    decide,
-    promote,
+    apply_comparison,
     register_version,
     version_tags,
 )
@@ -42,30 +47,59 @@ def register_stage(
         return None
     configure_tracking(paths.root)
     client = MlflowClient()
+    registry = Registry(cfg, client, paths.root)
+    registry.sync()
     run = read_json(paths.run_file)
     if candidate_metrics is None:
         candidate_metrics = read_json(paths.reports_dir / METRICS_FILE)["model"]
     metric = str(reg.metric)
-    value = candidate_metrics.get(metric)
     version, created = register_version(
         client, reg.model_name, run, version_tags(client, run, candidate_metrics, metric)
     )
     number = str(version.version)  # MLflow returns int or str depending on the store
-    client.set_registered_model_alias(reg.model_name, reg.candidate_alias, number)
+    annotate_version(client, reg.model_name, number, run["run_id"], metric)
+    registry.register_candidate(number)
     outcome = RegistrationOutcome(
-        reg.model_name, number, run["run_id"], created, False, "", metric, value
+        reg.model_name,
+        number,
+        run["run_id"],
+        created,
+        False,
+        "",
+        metric,
+        candidate_metrics.get(metric),
     )
-    champion = current_alias(client, reg.model_name, reg.champion_alias)
-    holdout = split or SplitData.load(paths.features_dir, with_events=False)
-
-    def measure(recommender: Recommender) -> float | None:
-        result = evaluate_with_config(recommender, holdout, cfg, with_baseline=False)
-        return result.metrics.get(metric)
-
-    decide(outcome, champion, lambda v: champion_score(reg.model_name, v, measure), reg)
-    if outcome.promoted:
-        promote(client, reg, number, outcome.previous_champion)
+    aliases = registry.aliases()
+    champion = aliases.get(registry.settings.champion_alias)
+    ctx = registry.context(number, registry.settings.champion_alias, aliases)
+    ctx.holdout = split or SplitData.load(paths.features_dir, with_events=False)
+    ctx.candidate_metrics = candidate_metrics
+    results = run_gates(registry.settings.gates_for("register"), ctx)
+    decide_from_gates(outcome, results, ctx.comparison)
+    outcome.gates = as_dicts(results)
+    if outcome.promoted and champion != number:
+        reason = f"register stage: {outcome.reason}"
+        registry.commit(ctx.alias, number, champion, "promote", reason, results)
     outcome.aliases = sorted(client.get_model_version(reg.model_name, number).aliases)
     write_json(paths.reports_dir / REGISTRY_REPORT, outcome.to_dict())
     log.info("registry: %s v%s — %s", reg.model_name, number, outcome.reason)
     return outcome
+
+
+def decide_from_gates(
+    outcome: RegistrationOutcome, results: list[GateResult], comparison: MetricComparison | None
+) -> None:
+    """Promoted when every gate passed; the reason is the metric gate's (as before), or the
+    details of the gates that failed."""
+    if comparison is not None:
+        metric_gate = next(r for r in results if r.name == "metric")
+        apply_comparison(outcome, metric_gate, comparison)
+    bad = failed(results)
+    outcome.promoted = not bad
+    if not bad:
+        outcome.reason = outcome.reason or "; ".join(r.detail for r in results) or "no gates"
+        return
+    outcome.previous_champion = None
+    outcome.reason = "; ".join(
+        r.detail if r.name == "metric" else f"gate {r.name} failed: {r.detail}" for r in bad
+    )

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recops.console import setup_logging
 from recops.features.dataset import SplitData
+from recops.monitoring.stage import drift_stage
 from recops.pipeline.context import StagePaths
 from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage, ingest_stage
@@ -25,6 +26,7 @@ STAGES: dict[str, Stage] = {
     "train": train_stage,
     "evaluate": evaluate_stage,
     "register": register_stage,
+    "drift": drift_stage,
 }
 
 

@@ -7,18 +7,21 @@ import shutil
 import time
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from recops.config import flatten
 from recops.console import step
-from recops.features.dataset import SplitData
+from recops.features.dataset import Dataset, SplitData
 from recops.models.base import RecModel
-from recops.models.recommender import Recommender
+from recops.models.recommender import ACTIVITY_COLUMNS, RECENT_DAYS, Recommender
 from recops.pipeline.context import StagePaths, write_json
+from recops.registry.holdout import FEATURES_DIR_TAG, FEATURES_HASH_TAG, features_hash
 from recops.tracking.pyfunc import log_pyfunc
 from recops.tracking.store import configure_tracking, ensure_experiment, git_commit
 
@@ -65,7 +68,9 @@ def train_stage(cfg: DictConfig, paths: StagePaths, split: SplitData | None = No
     if split is None:
         split = SplitData.load(paths.features_dir, with_events=model.requires_events)
     fit_time = fit_model(model, split)
-    recommender = Recommender.from_training(model, split.train)
+    recommender = Recommender.from_training(
+        model, split.train, training_events(split, paths), recent_days(cfg)
+    )
     if paths.model_dir.exists():
         shutil.rmtree(paths.model_dir)
     recommender.save(paths.model_dir)
@@ -78,16 +83,36 @@ def train_stage(cfg: DictConfig, paths: StagePaths, split: SplitData | None = No
     return outcome
 
 
-def run_tags(cfg: DictConfig, split: SplitData, model_type: str) -> dict[str, str]:
+def training_events(split: SplitData, paths: StagePaths) -> pd.DataFrame | None:
+    """The training events for the items' recent activity (served popularity, recency): the
+    split's, else just the needed columns from the features folder."""
+    if split.train.events is not None:
+        return split.train.events
+    return Dataset.load_events(paths.features_dir, ACTIVITY_COLUMNS)
+
+
+def recent_days(cfg: DictConfig) -> float:
+    """Window of the recent popularity stored with the model (`serve.fallback.recent_days`)."""
+    return float(OmegaConf.select(cfg, "serve.fallback.recent_days", default=RECENT_DAYS))
+
+
+def run_tags(
+    cfg: DictConfig, split: SplitData, model_type: str, features_dir: Path | None = None
+) -> dict[str, str]:
+    """Run tags; the features hash/folder let the registry find this run's holdout again."""
     commit = git_commit()
-    return {
+    tags = {
         "model_type": model_type,
         "dataset": str(split.stats.get("dataset") or cfg.data.name),
         "data_snapshot": str(split.stats.get("snapshot_hash")),
         "split": str(split.stats.get("split", {}).get("type")),
         "git_commit": commit,
         "mlflow.source.git.commit": commit,
+        FEATURES_HASH_TAG: features_hash(split.stats),
     }
+    if features_dir is not None:
+        tags[FEATURES_DIR_TAG] = str(features_dir)
+    return tags
 
 
 def log_training_run(
@@ -108,7 +133,7 @@ def log_training_run(
         ) as run,
     ):
         mlflow.log_params(flatten(cfg))
-        mlflow.set_tags(run_tags(cfg, split, recommender.model_type))
+        mlflow.set_tags(run_tags(cfg, split, recommender.model_type, paths.features_dir))
         mlflow.log_metric("fit_time_s", fit_time)
         mlflow.log_dict(split.stats, "features/split_stats.json")
         info = log_pyfunc(recommender, paths.model_dir, pip_requirements())

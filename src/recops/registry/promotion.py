@@ -8,7 +8,6 @@ number it had when it was promoted, so both are measured on the same holdout.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -17,10 +16,13 @@ from typing import Any
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from recops.models.recommender import Recommender
+from recops.registry.comparison import GateResult, MetricComparison, compare_metric
+from recops.registry.comparison import beats as beats  # re-exported
 
 log = logging.getLogger(__name__)
 PREVIOUS_CHAMPION_TAG = "recops.previous_champion"
@@ -43,6 +45,7 @@ class RegistrationOutcome:
     champion_value: float | None = None
     previous_champion: str | None = None
     aliases: list[str] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,13 +81,21 @@ def register_version(
     return version, True
 
 
-def load_version(name: str, version: str) -> Recommender:
-    """The `Recommender` inside a registered pyfunc version."""
-    recommender = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
-    recommender = getattr(recommender, "recommender", None)
+def load_pyfunc(name: str, version: str) -> PyFuncModel:
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+
+
+def unwrap(model: PyFuncModel, name: str, version: str) -> Recommender:
+    """The `Recommender` inside a loaded recops pyfunc model."""
+    recommender = getattr(model.unwrap_python_model(), "recommender", None)
     if not isinstance(recommender, Recommender):
         raise TypeError(f"{name} v{version} is not a recops recommender")
     return recommender
+
+
+def load_version(name: str, version: str) -> Recommender:
+    """The `Recommender` inside a registered pyfunc version."""
+    return unwrap(load_pyfunc(name, version), name, version)
 
 
 def champion_score(
@@ -98,49 +109,33 @@ def champion_score(
     return measure(recommender), None
 
 
-def beats(candidate: float, champion: float, margin: float, mode: str) -> bool:
-    threshold = champion * (1 + margin) if mode == "relative" else champion + margin
-    return candidate > threshold
-
-
 def decide(
     outcome: RegistrationOutcome,
     champion: ModelVersion | None,
     score: Callable[[str], tuple[float | None, str | None]],
     reg: DictConfig,
 ) -> None:
-    """Fill in whether the candidate becomes champion, and why."""
-    if champion is None:
-        outcome.promoted, outcome.reason = (
-            True,
-            "no champion yet: the first version becomes champion",
-        )
-        return
-    champion_version = str(champion.version)
-    outcome.champion_version = champion_version
-    if champion_version == outcome.version:
-        outcome.reason = f"v{outcome.version} is already the champion"
-        return
-    champ_value, problem = score(champion_version)
-    outcome.champion_value = champ_value
-    if problem is not None:
-        outcome.promoted = True
-        outcome.previous_champion = champion_version
-        outcome.reason = f"{problem}; candidate promoted"
-        return
-    cand = outcome.candidate_value
-    if cand is None or champ_value is None or not math.isfinite(cand):
-        outcome.reason = f"no {outcome.metric} to compare: candidate stays candidate"
-        return
-    margin, mode = float(reg.margin), str(reg.margin_mode)
-    won = beats(cand, champ_value, margin, mode)
-    outcome.promoted = won
-    outcome.previous_champion = champion_version if won else None
-    verdict = "beats" if won else "does not beat"
-    outcome.reason = (
-        f"candidate {outcome.metric}={cand:.4f} {verdict} champion v{champion_version} "
-        f"re-evaluated on this split ({champ_value:.4f}) by the {mode} margin {margin}"
+    """Fill in whether the candidate becomes champion, and why (the `metric` gate)."""
+    champion_version = None if champion is None else str(champion.version)
+    gate, seen = compare_metric(
+        outcome.metric,
+        outcome.version,
+        outcome.candidate_value,
+        champion_version,
+        lambda: score(str(champion_version)),
+        float(reg.margin),
+        str(reg.margin_mode),
     )
+    apply_comparison(outcome, gate, seen)
+
+
+def apply_comparison(
+    outcome: RegistrationOutcome, gate: GateResult, seen: MetricComparison
+) -> None:
+    outcome.promoted, outcome.reason = gate.passed, gate.detail
+    outcome.champion_version = seen.champion_version
+    outcome.champion_value = seen.champion_value
+    outcome.previous_champion = seen.replaces if gate.passed else None
 
 
 def promote(client: MlflowClient, reg: DictConfig, version: str, previous: str | None) -> None:

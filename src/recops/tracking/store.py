@@ -22,10 +22,6 @@ def default_tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{shared_state_root(root) / DB_FILE}"
 
 
-def default_artifact_location(root: Path | None = None) -> str:
-    return (shared_state_root(root) / ARTIFACT_DIR).as_uri()
-
-
 def configure_tracking(root: Path | None = None) -> str:
     """Point MLflow at the configured store and return its URI.
 
@@ -37,19 +33,27 @@ def configure_tracking(root: Path | None = None) -> str:
     return uri
 
 
-def ensure_experiment(name: str, root: Path | None = None) -> str:
-    """Id of experiment `name`, created with artifacts in the project folder if new.
+def artifact_location_for(tracking_uri: str) -> str | None:
+    """Artifacts next to a local SQLite database (`<db folder>/mlartifacts`); a tracking
+    server keeps its own artifact root (None).
 
-    With a SQLite backend MLflow would otherwise put artifacts under `./mlruns` of whatever
-    folder the process runs in; a remote tracking server keeps its own artifact root.
+    Without this MLflow would put them under `./mlruns` of whatever folder the process runs in.
     """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return (Path(tracking_uri[len(prefix) :]).resolve().parent / ARTIFACT_DIR).as_uri()
+
+
+def ensure_experiment(name: str, root: Path | None = None) -> str:
+    """Id of experiment `name`, created with a proper artifact location if new."""
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
-    location = None if os.environ.get("MLFLOW_TRACKING_URI") else default_artifact_location(root)
+    location = artifact_location_for(mlflow.get_tracking_uri())
     experiment_id = client.create_experiment(name, artifact_location=location)
-    log.info("created MLflow experiment %r (%s)", name, experiment_id)
+    log.info("created MLflow experiment %r (%s), artifacts in %s", name, experiment_id, location)
     return str(experiment_id)
 
 

@@ -56,3 +56,11 @@ def test_pyfunc_unknown_user(logged: tuple[str, Recommender]) -> None:
 
 def test_default_store_is_sqlite_in_the_project(tmp_path: Path) -> None:
     assert default_tracking_uri(tmp_path) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def test_artifacts_live_next_to_a_sqlite_store(tmp_path: Path) -> None:
+    from recops.tracking.store import artifact_location_for
+
+    uri = f"sqlite:///{tmp_path / 'sub' / 'mlflow.db'}"
+    assert artifact_location_for(uri) == (tmp_path / "sub" / "mlartifacts").as_uri()
+    assert artifact_location_for("http://127.0.0.1:5000") is None

@@ -1,0 +1,137 @@
+"""RecOps recommendation service (BentoML 1.4). Thin: the logic lives in `recops.serving`.
+
+POST /recommend, /similar, /admin/reload, /cache/clear (typed `@bentoml.api` methods);
+GET /model_info, /stats, /cache/stats, /rollout/status (a mounted Starlette app);
+built in: /healthz, /livez, /readyz (ready once a model is loaded), /metrics (Prometheus).
+
+Run: `make serve` (from the project), `bentoml serve recops:latest` (a built bento).
+"""
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import bentoml
+
+from recops.serving.config import SNAPSHOT_FILE, load_serve_config
+from recops.serving.middleware import ObserveMiddleware, current_note
+from recops.serving.refs import ServingError
+from recops.serving.routes import get_app
+from recops.serving.runtime import ServingRuntime, current_runtime
+from recops.serving.schemas import (
+    RecommendResponse,
+    SimilarResponse,
+    error_response,
+    request_types,
+)
+
+log = logging.getLogger("recops.serving")
+# BentoML's worker logging keeps the root logger at WARNING: let recops' INFO lines through
+# (loads, swaps, failed reloads) to the same handler.
+logging.getLogger("recops").setLevel(os.environ.get("RECOPS_LOG_LEVEL", "INFO"))
+# A bento carries the config snapshot written by `recops bento build` next to this file.
+CONFIG, CONFIG_ORIGIN = load_serve_config(Path(__file__).with_name(SNAPSHOT_FILE))
+LIMITS = CONFIG.limits
+if TYPE_CHECKING:  # what the annotated request types validate to
+    from pydantic import BaseModel
+
+    UserId = str
+    ItemId = str
+    K = int
+    Flag = bool
+    IdList = list[str]
+    Filters = BaseModel
+else:  # with the configured limits (lengths, k_max): BentoML builds the request schema
+    T = request_types(LIMITS)
+    UserId, ItemId, K, Flag, IdList, Filters = (
+        T.user_id,
+        T.item_id,
+        T.k,
+        T.flag,
+        T.id_list,
+        T.filters,
+    )
+
+
+@bentoml.asgi_app(get_app(current_runtime), path="/")
+@bentoml.service(
+    name=CONFIG.service_name,
+    workers=CONFIG.workers,
+    traffic={"timeout": CONFIG.timeout_s},
+)
+class RecOps:
+    """Recommendations from the registry's champion (or the packaged model), with a
+    popularity + content fallback for unknown and light users, canary and hot reload."""
+
+    if CONFIG.mode == "packaged":
+        # Declared only in packaged mode: `bentoml build` packs it into the bento, and live
+        # mode must start without it.
+        packaged_model = bentoml.models.BentoModel(f"{CONFIG.bento_model}:latest")
+
+    def __init__(self) -> None:
+        packaged = None
+        if CONFIG.mode == "packaged":
+
+            def packaged() -> Path:
+                return Path(self.packaged_model.path)
+
+        self.runtime = ServingRuntime.create(CONFIG, packaged_dir=packaged, origin=CONFIG_ORIGIN)
+        log.info("recops serving: mode=%s, config from %s", CONFIG.mode, CONFIG_ORIGIN)
+
+    def __is_ready__(self) -> bool:
+        return self.runtime.ready
+
+    @bentoml.on_shutdown
+    def stop_background(self) -> None:
+        self.runtime.stop()
+
+    @bentoml.api(route="/recommend")
+    async def recommend(
+        self,
+        user_id: UserId,
+        k: K = LIMITS.k_default,
+        exclude_seen: Flag = True,
+        filters: Filters | None = None,
+        rerank: Flag | None = None,
+        recent_item_ids: IdList | None = None,
+    ) -> RecommendResponse:
+        """Top-k items for a user (external ids). Unknown users and users with little history
+        get the fallback; `recent_item_ids` (optional) are items the user just touched."""
+        engine = self.runtime.engine
+        try:
+            query = engine.query(
+                user_id,
+                k,
+                exclude_seen,
+                getattr(filters, "category", None),
+                getattr(filters, "exclude_item_ids", None),
+                rerank,
+                recent_item_ids,
+            )
+            return RecommendResponse.model_validate(engine.recommend(query, current_note()))
+        except ServingError as exc:
+            return cast(Any, error_response(exc))  # BentoML passes a Response through
+
+    @bentoml.api(route="/similar")
+    async def similar(self, item_id: ItemId, k: K = LIMITS.k_default) -> SimilarResponse:
+        """Items most similar to `item_id`; 404 for an item the model does not know."""
+        try:
+            return SimilarResponse.model_validate(self.runtime.engine.similar(item_id, k))
+        except ServingError as exc:
+            return cast(Any, error_response(exc))  # BentoML passes a Response through
+
+    @bentoml.api(route="/admin/reload")
+    async def admin_reload(self) -> dict[str, Any]:
+        """Check the registry aliases now and load what changed (the old model keeps serving
+        until the new one is ready; a failed load keeps it)."""
+        return await anyio.to_thread.run_sync(self.runtime.reload)
+
+    @bentoml.api(route="/cache/clear")
+    async def cache_clear(self) -> dict[str, Any]:
+        """Empty the answer caches (every worker, within one sync interval)."""
+        return self.runtime.clear_cache()
+
+
+cast(Any, RecOps).add_asgi_middleware(ObserveMiddleware, observer=current_runtime)

@@ -1,0 +1,137 @@
+"""The drift features of one side of a check, each a column of values to compare by PSI.
+
+Features live on different grains (users, items, events, sessions, recommendations), so each
+is its own column and the frame is padded with NaN (Evidently and `psi` drop missing values).
+Counts are made scale-free where the window length would otherwise dominate: a 2-week window
+has fewer events per user than a 6-week one without anything having drifted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recops.columns import Columns
+from recops.monitoring.frames import EventWindow
+
+if TYPE_CHECKING:
+    from recops.models.recommender import Recommender
+
+NEW, KNOWN = "new", "known"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # numerical | categorical
+    group: str  # users | items | events | sessions | model
+    description: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("user_activity", "numerical", "users",
+            "events per active user, relative to the window's mean (log1p)"),
+    Feature("item_popularity", "numerical", "items",
+            "interactions per item per 1,000 events of the window (log1p)"),
+    Feature("new_items", "categorical", "items",
+            "per event: is the item new (absent from the reference)?"),
+    Feature("event_type", "categorical", "events", "event-type mix"),
+    Feature("category", "categorical", "events", "category of the interacted item"),
+    Feature("price", "numerical", "events", "price of the interacted item"),
+    Feature("session_length", "numerical", "sessions",
+            "events per session (a gap longer than drift.session_gap_minutes starts a new one)"),
+    Feature("reco_popularity", "numerical", "model",
+            "training popularity of the champion's recommended items (log1p)"),
+)  # fmt: skip
+FEATURE_BY_NAME = {f.name: f for f in FEATURES}
+
+
+def event_features(
+    side: EventWindow, known_items: set[str] | None, session_gap: pd.Timedelta
+) -> dict[str, np.ndarray]:
+    """Columns of every data feature; `known_items` None means this side is the reference."""
+    events = side.events
+    per_user = events.groupby(Columns.user, sort=False).size().to_numpy(np.float64)
+    per_item = events.groupby(Columns.item, sort=False).size().to_numpy(np.float64)
+    items = events[Columns.item]
+    is_new = np.zeros(len(events), bool) if known_items is None else ~items.isin(known_items)
+    meta = _item_meta(side.items)
+    return {
+        "user_activity": np.log1p(per_user / per_user.mean()) if len(per_user) else per_user,
+        "item_popularity": np.log1p(per_item * 1000.0 / max(len(events), 1)),
+        "new_items": np.where(is_new, NEW, KNOWN).astype(object),
+        "event_type": events[Columns.event_type].to_numpy(dtype=object),
+        "category": meta[Columns.category].reindex(items).to_numpy(dtype=object),
+        "price": meta[Columns.price].reindex(items).to_numpy(dtype=np.float64),
+        "session_length": session_lengths(events, session_gap),
+    }
+
+
+def _item_meta(items: pd.DataFrame | None) -> pd.DataFrame:
+    if items is None or items.empty:
+        return pd.DataFrame({Columns.category: [], Columns.price: []}, index=pd.Index([]))
+    unique = items.drop_duplicates(Columns.item, keep="first").set_index(Columns.item)
+    return unique[[Columns.category, Columns.price]].astype({Columns.price: np.float64})
+
+
+def session_lengths(events: pd.DataFrame, gap: pd.Timedelta) -> np.ndarray:
+    """Events per session: a user's events split wherever the gap between two exceeds `gap`."""
+    if events.empty:
+        return np.empty(0)
+    ordered = events[[Columns.user, Columns.timestamp]].sort_values(
+        [Columns.user, Columns.timestamp], kind="stable"
+    )
+    users = ordered[Columns.user].to_numpy()
+    times = ordered[Columns.timestamp].to_numpy()
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = (users[1:] != users[:-1]) | ((times[1:] - times[:-1]) > gap.to_timedelta64())
+    boundaries = np.flatnonzero(starts)
+    return np.diff(np.append(boundaries, len(ordered))).astype(np.float64)
+
+
+def sample_users(events: pd.DataFrame, n: int, seed: int) -> list[str]:
+    users = np.sort(events[Columns.user].unique().astype(str))
+    if len(users) <= n:
+        return users.tolist()
+    return np.random.default_rng(seed).choice(users, size=n, replace=False).tolist()
+
+
+def model_output(recommender: Recommender, users: list[str], k: int) -> tuple[np.ndarray, float]:
+    """Training popularity (log1p) of each recommended item, and the catalogue coverage.
+
+    Users the model does not know get its popularity fallback, as they would when served."""
+    if not users:
+        return np.empty(0), float("nan")
+    ids, _ = recommender.recommend_indices(users, k, on_unknown="popular")
+    recommended = ids[ids >= 0]
+    popularity = np.log1p(recommender.popularity[recommended].astype(np.float64))
+    coverage = len(np.unique(recommended)) / max(len(recommender.items), 1)
+    return popularity, float(coverage)
+
+
+def side_stats(side: EventWindow, reference: EventWindow | None) -> dict[str, float]:
+    """Scalar facts about a side; shares of new users/items are relative to the reference."""
+    events = side.events
+    stats: dict[str, float] = {}
+    if reference is not None and len(events):
+        known_items = set(reference.events[Columns.item].unique())
+        known_users = set(reference.events[Columns.user].unique())
+        stats["new_item_share"] = float((~events[Columns.item].isin(known_items)).mean())
+        stats["new_user_share"] = float((~events[Columns.user].isin(known_users)).mean())
+    return stats
+
+
+def padded_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Columns of different lengths side by side, NaN-padded to the longest."""
+    length = max((len(v) for v in columns.values()), default=0)
+    return pd.DataFrame(
+        {name: pd.Series(values).reindex(range(length)) for name, values in columns.items()}
+    )
+
+
+def usable(values: np.ndarray | Any, min_samples: int) -> bool:
+    return int(pd.Series(values).notna().sum()) >= min_samples

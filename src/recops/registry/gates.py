@@ -1,0 +1,312 @@
+"""Promotion gates. Each takes a `GateContext` and returns a `GateResult(name, passed, detail)`.
+
+Which gates run for which move is configured in `registry.gates` (see
+`conf/registry/default.yaml`). Loading and evaluating are cached in the context, so the
+`loads`, `smoke`, `metric`, `segments` and `coverage` gates load each model once and evaluate
+it once on the holdout. A gate that raises fails with the error as its detail.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import yaml
+from mlflow.pyfunc import PyFuncModel
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from recops.columns import Columns
+from recops.errors import RecopsError
+from recops.evaluation.evaluate import EvaluationResult
+from recops.features.dataset import SplitData
+from recops.models.recommender import Recommender
+from recops.registry.comparison import GateResult, MetricComparison, compare_metric
+from recops.registry.holdout import locate_holdout
+from recops.registry.promotion import load_pyfunc, unwrap
+from recops.registry.settings import RegistrySettings
+
+SEGMENTS = ("light", "cold")
+
+
+@dataclass
+class GateContext:
+    """The version under test, the alias it moves to, and cached loads/evaluations."""
+
+    client: MlflowClient
+    settings: RegistrySettings
+    cfg: DictConfig
+    root: Path
+    version: str
+    alias: str
+    aliases: dict[str, str]
+    holdout: SplitData | None = None
+    holdout_label: str = "this split"
+    candidate_metrics: dict[str, float] | None = None
+    comparison: MetricComparison | None = None
+    _models: dict[str, PyFuncModel | Exception] = field(default_factory=dict)
+    _evaluations: dict[str, EvaluationResult] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.settings.model_name
+
+    @property
+    def champion(self) -> str | None:
+        return self.aliases.get(self.settings.champion_alias)
+
+    def pyfunc(self, version: str) -> PyFuncModel:
+        """The loaded pyfunc model (a failed load is remembered and raised again)."""
+        if version not in self._models:
+            try:
+                self._models[version] = load_pyfunc(self.name, version)
+            except Exception as exc:
+                self._models[version] = exc
+        model = self._models[version]
+        if isinstance(model, Exception):
+            raise model
+        return model
+
+    def recommender(self, version: str) -> Recommender:
+        return unwrap(self.pyfunc(version), self.name, version)
+
+    def split(self) -> SplitData:
+        """The holdout: given (register stage), else the candidate run's features folder."""
+        if self.holdout is None:
+            run_id = self.client.get_model_version(self.name, self.version).run_id
+            found = locate_holdout(self.client, self.cfg, str(run_id), self.root)
+            self.holdout, self.holdout_label = found.split, found.label
+        return self.holdout
+
+    def evaluation(self, version: str) -> EvaluationResult:
+        if version not in self._evaluations:
+            from recops.pipeline.evaluate import evaluate_with_config
+
+            result = evaluate_with_config(
+                self.recommender(version), self.split(), self.cfg, with_baseline=False
+            )
+            self._evaluations[version] = result
+        return self._evaluations[version]
+
+    def candidate_metrics_now(self) -> dict[str, float]:
+        """Headline metrics of the candidate on the holdout (given, or re-evaluated)."""
+        if self.candidate_metrics is not None:
+            return self.candidate_metrics
+        return self.evaluation(self.version).metrics
+
+    def champion_evaluation(self) -> tuple[EvaluationResult | None, str | None]:
+        """The champion on the same holdout, or (None, why it could not be evaluated)."""
+        champion = self.champion
+        if champion is None:
+            return None, "no champion"
+        self.split()  # a missing holdout is the candidate's problem: raise it here
+        try:
+            return self.evaluation(champion), None
+        except Exception as exc:  # an unloadable champion must not block a healthy candidate
+            return None, f"champion v{champion} could not be loaded ({type(exc).__name__}: {exc})"
+
+
+Gate = Callable[[GateContext], GateResult]
+
+
+def stage_gate(ctx: GateContext) -> GateResult:
+    s = ctx.settings
+    if ctx.alias != s.champion_alias:
+        return GateResult("stage", True, f"no stage required before {ctx.alias}")
+    challenger = ctx.aliases.get(s.challenger_alias)
+    if challenger == ctx.version:
+        return GateResult("stage", True, f"v{ctx.version} is the {s.challenger_alias}")
+    now = f"{s.challenger_alias} is v{challenger}" if challenger else f"no {s.challenger_alias}"
+    return GateResult(
+        "stage",
+        False,
+        f"v{ctx.version} is not the {s.challenger_alias} ({now}); "
+        f"promote it with --to {s.challenger_alias} first",
+    )
+
+
+def artifacts_gate(ctx: GateContext) -> GateResult:
+    """The logged model holds MLmodel and, under its recommender artifact, the files."""
+    base = f"models:/{ctx.name}/{ctx.version}"
+    try:
+        mlmodel = yaml.safe_load(mlflow.artifacts.load_text(f"{base}/MLmodel"))
+    except Exception as exc:
+        return GateResult("artifacts", False, f"no readable MLmodel ({type(exc).__name__})")
+    flavor = (mlmodel or {}).get("flavors", {}).get("python_function", {})
+    rec_path = (flavor.get("artifacts") or {}).get("recommender", {}).get("path")
+    if not rec_path:
+        return GateResult("artifacts", False, "MLmodel has no `recommender` artifact")
+    listed: dict[str, set[str]] = {}
+    missing = [
+        name
+        for name in ctx.settings.required_files
+        if not _has_file(base, f"{rec_path}/{name}", listed)
+    ]
+    if missing:
+        return GateResult("artifacts", False, f"missing under {rec_path}: {', '.join(missing)}")
+    files = ", ".join(ctx.settings.required_files)
+    return GateResult("artifacts", True, f"MLmodel and {files} present")
+
+
+def _has_file(base: str, path: str, listed: dict[str, set[str]]) -> bool:
+    parent, _, _ = path.rpartition("/")
+    if parent not in listed:
+        try:
+            entries = mlflow.artifacts.list_artifacts(artifact_uri=f"{base}/{parent}")
+        except Exception:
+            entries = []
+        listed[parent] = {str(e.path).rsplit("/", 1)[-1] for e in entries if not e.is_dir}
+    return path.rsplit("/", 1)[-1] in listed[parent]
+
+
+def loads_gate(ctx: GateContext) -> GateResult:
+    start = time.perf_counter()
+    rec = ctx.recommender(ctx.version)
+    seconds = time.perf_counter() - start
+    return GateResult(
+        "loads",
+        True,
+        f"loaded {rec.model_type} ({len(rec.users)} users x {len(rec.items)} items) "
+        f"in {seconds:.1f} s",
+    )
+
+
+def smoke_gate(ctx: GateContext) -> GateResult:
+    """A few known users and one unknown user (popular fallback) through `predict`."""
+    s = ctx.settings
+    rec = ctx.recommender(ctx.version)
+    known = [str(u) for u in rec.users.external_ids[: s.smoke_users]]
+    batch = [*known, s.unknown_user]
+    start = time.perf_counter()
+    out = ctx.pyfunc(ctx.version).predict(
+        pd.DataFrame({Columns.user: batch}), params={"k": s.smoke_k, "on_unknown": "popular"}
+    )
+    ms = (time.perf_counter() - start) * 1000
+    if not isinstance(out, pd.DataFrame):
+        return GateResult("smoke", False, f"predict returned {type(out).__name__}, not a frame")
+    problems = _smoke_problems(out, batch, set(map(str, rec.items.external_ids)))
+    if problems:
+        return GateResult("smoke", False, "; ".join(problems))
+    return GateResult(
+        "smoke",
+        True,
+        f"{len(known)} known + 1 unknown user answered with top-{s.smoke_k} in {ms:.0f} ms",
+    )
+
+
+def _smoke_problems(out: pd.DataFrame, batch: list[str], items: set[str]) -> list[str]:
+    problems = []
+    for user in batch:
+        rows = out[out[Columns.user] == user]
+        if rows.empty:
+            problems.append(f"no recommendations for {user!r}")
+        elif rows[Columns.rank].tolist() != list(range(1, len(rows) + 1)):
+            problems.append(f"ranks of {user!r} are not 1..{len(rows)}")
+        elif not all(math.isfinite(v) for v in rows[Columns.score]):
+            problems.append(f"non-finite scores for {user!r}")
+        elif not set(map(str, rows[Columns.item])) <= items:
+            problems.append(f"unknown item ids for {user!r}")
+    return problems
+
+
+def metric_gate(ctx: GateContext) -> GateResult:
+    s = ctx.settings
+
+    def champion_score() -> tuple[float | None, str | None]:
+        result, problem = ctx.champion_evaluation()
+        return (None, problem) if result is None else (result.metrics.get(s.metric), None)
+
+    candidate_value = None
+    if ctx.champion not in (None, ctx.version):
+        candidate_value = ctx.candidate_metrics_now().get(s.metric)
+    elif ctx.candidate_metrics is not None:
+        candidate_value = ctx.candidate_metrics.get(s.metric)
+    gate, seen = compare_metric(
+        s.metric,
+        ctx.version,
+        candidate_value,
+        ctx.champion,
+        champion_score,
+        s.margin,
+        s.margin_mode,
+        ctx.holdout_label,
+    )
+    ctx.comparison = seen
+    return gate
+
+
+def segments_gate(ctx: GateContext) -> GateResult:
+    """No light/cold segment worse than the champion's by more than the tolerance."""
+    s = ctx.settings
+    if ctx.champion in (None, ctx.version):
+        return GateResult("segments", True, "no other champion to compare segments with")
+    champ, problem = ctx.champion_evaluation()
+    if champ is None:
+        return GateResult("segments", True, f"{problem}; segments not compared")
+    cand = ctx.evaluation(ctx.version)
+    common = [n for n in SEGMENTS if n in cand.segments and n in champ.segments]
+    if not common:
+        return GateResult("segments", True, "no light or cold users on this holdout")
+    parts, worse = [], []
+    for name in common:
+        c = cand.segments[name].get(s.metric, math.nan)
+        h = champ.segments[name].get(s.metric, math.nan)
+        parts.append(f"{name} {s.metric} {c:.4f} vs champion {h:.4f}")
+        if not c >= h - s.segment_tolerance:
+            worse.append(name)
+    tolerance = f"(tolerance {s.segment_tolerance})"
+    if worse:
+        detail = f"{', '.join(worse)} worse than champion v{ctx.champion}: " + "; ".join(parts)
+        return GateResult("segments", False, f"{detail} {tolerance}")
+    return GateResult("segments", True, f"{'; '.join(parts)} {tolerance}")
+
+
+def coverage_gate(ctx: GateContext) -> GateResult:
+    s = ctx.settings
+    if s.min_coverage is None:
+        return GateResult("coverage", True, "no minimum set (registry.min_coverage)")
+    value = ctx.candidate_metrics_now().get(s.coverage_metric)
+    if value is None or not math.isfinite(value):
+        return GateResult("coverage", False, f"no {s.coverage_metric} measured")
+    verdict = ">=" if value >= s.min_coverage else "<"
+    detail = f"{s.coverage_metric}={value:.4f} {verdict} minimum {s.min_coverage}"
+    return GateResult("coverage", value >= s.min_coverage, detail)
+
+
+GATES: dict[str, Gate] = {
+    "stage": stage_gate,
+    "artifacts": artifacts_gate,
+    "loads": loads_gate,
+    "smoke": smoke_gate,
+    "metric": metric_gate,
+    "segments": segments_gate,
+    "coverage": coverage_gate,
+}
+
+
+def run_gate(name: str, ctx: GateContext) -> GateResult:
+    try:
+        return GATES[name](ctx)
+    except RecopsError as exc:
+        return GateResult(name, False, str(exc))
+    except Exception as exc:
+        return GateResult(name, False, f"{type(exc).__name__}: {exc}")
+
+
+def run_gates(names: list[str], ctx: GateContext) -> list[GateResult]:
+    """Every named gate, in order (all run, so the audit shows every result)."""
+    return [run_gate(name, ctx) for name in names]
+
+
+def failed(results: list[GateResult]) -> list[GateResult]:
+    return [r for r in results if not r.passed]
+
+
+def as_dicts(results: list[GateResult]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in results]

@@ -1,0 +1,148 @@
+"""Request routing: champion or canary challenger, answer cache, fallback to the champion when
+the challenger fails. Works on whatever `Slots` the loader currently holds (read once per
+request, so a swap in the middle of a request cannot mix two models)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from recops.serving.canary import in_canary
+from recops.serving.config import ServeConfig
+from recops.serving.refs import BadRequestError, NotReadyError
+from recops.serving.served import Answer, Query, ServedModel
+
+log = logging.getLogger(__name__)
+Note = MutableMapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Slots:
+    """What a worker serves right now; replaced as a whole (an atomic reference swap)."""
+
+    champion: ServedModel | None = None
+    challenger: ServedModel | None = None
+
+    def served(self) -> list[tuple[str, ServedModel]]:
+        pairs = [("champion", self.champion), ("challenger", self.challenger)]
+        return [(role, m) for role, m in pairs if m is not None]
+
+
+def _ids(values: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values)) if values else ()
+
+
+class Engine:
+    def __init__(
+        self, cfg: ServeConfig, slots: Callable[[], Slots], not_ready: Callable[[], str]
+    ) -> None:
+        self.cfg = cfg
+        self._slots = slots
+        self._not_ready = not_ready
+
+    def champion(self) -> ServedModel:
+        model = self._slots().champion
+        if model is None:
+            raise NotReadyError(f"no model loaded yet: {self._not_ready()}")
+        return model
+
+    def query(
+        self,
+        user_id: str,
+        k: int | None = None,
+        exclude_seen: bool = True,
+        category: str | Sequence[str] | None = None,
+        exclude_item_ids: Sequence[str] | None = None,
+        rerank: bool | None = None,
+        recent_item_ids: Sequence[str] | None = None,
+    ) -> Query:
+        """A normalised query; checks what the HTTP schema cannot (it does most of it)."""
+        lim = self.cfg.limits
+        k = lim.k_default if k is None else int(k)
+        if not 1 <= k <= lim.k_max:
+            raise BadRequestError(f"k must be between 1 and {lim.k_max}, got {k}")
+        if not user_id or len(user_id) > lim.max_id_length:
+            raise BadRequestError(f"user_id must have 1 to {lim.max_id_length} characters")
+        categories = (category,) if isinstance(category, str) else _ids(category)
+        use_rerank = self.cfg.rerank.enabled and (
+            self.cfg.rerank.default if rerank is None else bool(rerank)
+        )
+        return Query(
+            user_id=user_id,
+            k=k,
+            exclude_seen=bool(exclude_seen),
+            categories=categories,
+            exclude_item_ids=_ids(exclude_item_ids),
+            rerank=use_rerank,
+            recent_item_ids=_ids(recent_item_ids),
+        )
+
+    def recommend(self, q: Query, note: Note | None = None) -> dict[str, Any]:
+        """The /recommend answer; `note` collects what the metrics need (source, version...)."""
+        note = {} if note is None else note
+        slots = self._slots()
+        champion = slots.champion
+        if champion is None:
+            raise NotReadyError(f"no model loaded yet: {self._not_ready()}")
+        served, role = champion, self.cfg.alias
+        canary = self.cfg.canary
+        if (
+            slots.challenger is not None
+            and canary.enabled
+            and in_canary(q.user_id, canary.share, canary.salt)
+        ):
+            served, role = slots.challenger, self.cfg.challenger_alias
+        note.update(version=served.ref.version, role=role)
+        try:
+            answer, cached = self._answer(served, q)
+        except Exception:
+            if served is champion:
+                raise
+            log.exception("challenger v%s failed; the champion answers", served.ref.version)
+            note["challenger_failed"] = served.ref.version
+            served, role = champion, self.cfg.alias
+            note.update(version=served.ref.version, role=role)
+            answer, cached = self._answer(served, q)
+        note.update(source=answer.source, cached=cached, precomputed=answer.precomputed)
+        return {
+            "user_id": q.user_id,
+            "items": answer.items,
+            "model_version": served.ref.version,
+            "model_alias": role,
+            "source": answer.source,
+            "reranked": answer.reranked,
+            "cached": cached,
+        }
+
+    @staticmethod
+    def _answer(served: ServedModel, q: Query) -> tuple[Answer, bool]:
+        hit = served.cache.get(q)
+        if hit is not None:
+            return hit, True
+        answer = served.answer(q)
+        served.cache.put(q, answer)
+        return answer, False
+
+    def similar(self, item_id: str, k: int | None = None) -> dict[str, Any]:
+        lim = self.cfg.limits
+        k = lim.k_default if k is None else int(k)
+        if not 1 <= k <= lim.k_max:
+            raise BadRequestError(f"k must be between 1 and {lim.k_max}, got {k}")
+        champion = self.champion()
+        return {
+            "item_id": item_id,
+            "items": champion.similar(item_id, k),
+            "model_version": champion.ref.version,
+            "model_alias": self.cfg.alias,
+        }
+
+    def clear_caches(self) -> int:
+        return sum(m.cache.clear() for _, m in self._slots().served())
+
+    def cache_stats(self) -> dict[str, Any]:
+        return {
+            role: {"version": m.ref.version, **m.cache.stats()}
+            for role, m in self._slots().served()
+        }

@@ -1,0 +1,53 @@
+"""Which model version is served, and the errors the service turns into HTTP answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from recops.errors import RecopsError
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version as resolved from an alias (or packed into a bento)."""
+
+    model_name: str
+    version: str | None
+    alias: str
+    source: str  # registry | packaged
+    run_id: str | None = None
+    model_type: str | None = None
+    data_snapshot: str | None = None
+    uri: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity of the artifact (the same version under another alias is the same model)."""
+        return f"{self.model_name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRef:
+        fields = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+class ServingError(RecopsError):
+    """An error with the HTTP status the service answers with."""
+
+    status = 500
+
+
+class BadRequestError(ServingError):
+    status = 400
+
+
+class UnknownItemError(ServingError):
+    status = 404
+
+
+class NotReadyError(ServingError):
+    status = 503
