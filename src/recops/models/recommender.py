@@ -55,19 +55,25 @@ class ItemActivity:
         """From events with user_idx, item_idx, timestamp; None when there are none."""
         if events is None or events.empty or any(c not in events for c in ACTIVITY_COLUMNS):
             return None
-        stamps = pd.to_datetime(events[Columns.timestamp], utc=True)
-        seconds = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy()
+        seconds = _epoch_seconds(events[Columns.timestamp])
         items = events[Columns.item_idx].to_numpy(dtype=np.int64)
-        until = float(np.nanmax(seconds))
-        last_seen = np.full(n_items, np.nan)
-        last = pd.Series(seconds).groupby(items).max()
-        last_seen[last.index.to_numpy()] = last.to_numpy()
+        until = float(seconds.max())
+        last_seen = np.full(n_items, -np.inf)
+        np.maximum.at(last_seen, items, seconds)
+        last_seen[np.isinf(last_seen)] = np.nan
         recent = seconds >= until - float(window_days) * _DAY_S
-        pairs = pd.DataFrame(
-            {"u": events[Columns.user_idx].to_numpy()[recent], "i": items[recent]}
-        ).drop_duplicates()
-        counts = np.bincount(pairs["i"].to_numpy(dtype=np.int64), minlength=n_items)
+        users = events[Columns.user_idx].to_numpy(dtype=np.int64)[recent]
+        keys = np.sort(users * n_items + items[recent])  # (user, item) pairs; np.unique is
+        distinct = keys[np.r_[True, keys[1:] != keys[:-1]]]  # ~15x slower here than sort
+        counts = np.bincount(distinct % n_items, minlength=n_items)
         return cls(counts.astype(np.float32), last_seen, float(window_days), until)
+
+
+def _epoch_seconds(stamps: pd.Series) -> np.ndarray:
+    """Seconds since the epoch (UTC) of a datetime column, naive (= UTC) or tz-aware."""
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64) / 1e9
 
 
 @dataclass
