@@ -4,6 +4,7 @@ request, so a swap in the middle of a request cannot mix two models)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,35 @@ class Slots:
     def served(self) -> list[tuple[str, ServedModel]]:
         pairs = [("champion", self.champion), ("challenger", self.challenger)]
         return [(role, m) for role, m in pairs if m is not None]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A /recommend answer: `to_json()` for HTTP (the items JSON is pre-rendered), `to_dict()`
+    for Python callers; both have the shape of `schemas.RecommendResponse`."""
+
+    user_id: str
+    answer: Answer
+    model_version: str | None
+    model_alias: str
+    cached: bool
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "model_version": self.model_version,
+            "model_alias": self.model_alias,
+            "source": self.answer.source,
+            "reranked": self.answer.reranked,
+            "cached": self.cached,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": self.answer.items, **self.header()}
+
+    def to_json(self) -> bytes:
+        head = json.dumps(self.header(), separators=(",", ":"))
+        return f'{{"items":{self.answer.items_json},{head[1:]}'.encode()
 
 
 def _ids(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -79,7 +109,7 @@ class Engine:
             recent_item_ids=_ids(recent_item_ids),
         )
 
-    def recommend(self, q: Query, note: Note | None = None) -> dict[str, Any]:
+    def recommend(self, q: Query, note: Note | None = None) -> Recommendation:
         """The /recommend answer; `note` collects what the metrics need (source, version...)."""
         note = {} if note is None else note
         slots = self._slots()
@@ -106,15 +136,7 @@ class Engine:
             note.update(version=served.ref.version, role=role)
             answer, cached = self._answer(served, q)
         note.update(source=answer.source, cached=cached, precomputed=answer.precomputed)
-        return {
-            "user_id": q.user_id,
-            "items": answer.items,
-            "model_version": served.ref.version,
-            "model_alias": role,
-            "source": answer.source,
-            "reranked": answer.reranked,
-            "cached": cached,
-        }
+        return Recommendation(q.user_id, answer, served.ref.version, role, cached)
 
     @staticmethod
     def _answer(served: ServedModel, q: Query) -> tuple[Answer, bool]:

@@ -241,13 +241,13 @@ class ServingRuntime:
         slots = self.loader.slots
         empty = {"requests": 0, "errors": 0, "client_errors": 0, "latency_ms": None}
 
-        def describe(model: ServedModel | None) -> dict[str, Any] | None:
+        def describe(model: ServedModel | None, alias: str) -> dict[str, Any] | None:
             if model is None:
                 return None
             counts = versions.get(str(model.ref.version), empty)
             return {
                 "version": model.ref.version,
-                "alias": model.ref.alias,
+                "alias": alias,
                 "model_type": model.recommender.model_type,
                 "loaded_at": model.loaded_at,
                 **{k: v for k, v in counts.items() if k != "roles"},
@@ -262,8 +262,8 @@ class ServingRuntime:
                 "active": slots.challenger is not None,
                 "challenger_alias": self.cfg.challenger_alias,
             },
-            "champion": describe(slots.champion),
-            "challenger": describe(slots.challenger),
+            "champion": describe(slots.champion, self.cfg.alias),
+            "challenger": describe(slots.challenger, self.cfg.challenger_alias),
             "versions": versions,
             "challenger_failures_answered_by_champion": sum(
                 int(s.get("challenger_failures", 0)) for s in snaps
@@ -284,7 +284,11 @@ class ServingRuntime:
         if slots.champion is not None:
             info.update(slots.champion.info())
             info["alias"] = self.cfg.alias
-        info["challenger"] = slots.challenger.info() if slots.challenger else None
+        info["challenger"] = (
+            {**slots.challenger.info(), "alias": self.cfg.challenger_alias}
+            if slots.challenger
+            else None
+        )
         info.update(
             last_check=self.loader.last_check,
             last_error=self.loader.last_error,

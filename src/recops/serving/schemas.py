@@ -42,26 +42,25 @@ class SimilarResponse(BaseModel):
 
 
 @dataclass(frozen=True)
-class RequestTypes:
-    """Annotated request field types with the configured limits (built once at import)."""
+class RequestModels:
+    """Request bodies with the configured limits (built once, when the service is imported)."""
 
-    user_id: Any
-    item_id: Any
-    k: Any
-    flag: Any
-    id_list: Any
+    recommend: type[BaseModel]
+    similar: type[BaseModel]
     filters: type[BaseModel]
 
 
-def request_types(limits: LimitsConfig) -> RequestTypes:
+def request_models(limits: LimitsConfig) -> RequestModels:
+    """`POST /recommend` and `POST /similar` bodies. Strict types: "5" is not a k, 1 is not a
+    boolean; unknown filter keys are refused (a typo must not silently mean "no filter")."""
     ident = Annotated[str, Field(min_length=1, max_length=limits.max_id_length)]
     id_list = Annotated[list[ident], Field(max_length=limits.max_list_items)]
-    category = Annotated[str, Field(min_length=1, max_length=limits.max_id_length)]
+    k = Annotated[StrictInt, Field(ge=1, le=limits.k_max)]
     filters = create_model(
         "Filters",
         __config__=ConfigDict(extra="forbid"),
         category=(
-            category | Annotated[list[category], Field(max_length=limits.max_list_items)] | None,
+            ident | Annotated[list[ident], Field(max_length=limits.max_list_items)] | None,
             Field(None, description="only items of this category (or of any of these)"),
         ),
         exclude_item_ids=(
@@ -69,14 +68,28 @@ def request_types(limits: LimitsConfig) -> RequestTypes:
             Field(default_factory=list, description="never recommend these items"),
         ),
     )
-    return RequestTypes(
-        user_id=ident,
-        item_id=ident,
-        k=Annotated[StrictInt, Field(ge=1, le=limits.k_max)],
-        flag=StrictBool,
-        id_list=id_list,
-        filters=filters,
+    filters_type: Any = filters  # built at run time: typed loosely
+    recommend = create_model(
+        "RecommendRequest",
+        user_id=(ident, Field(description="external user id")),
+        k=(k, Field(limits.k_default, description="number of items")),
+        exclude_seen=(StrictBool, Field(True, description="drop items the user already had")),
+        filters=(filters_type | None, None),
+        rerank=(
+            StrictBool | None,
+            Field(None, description="hybrid rerank (default: serve.rerank.default)"),
+        ),
+        recent_item_ids=(
+            id_list | None,
+            Field(None, description="items the user just touched (cold-start context)"),
+        ),
     )
+    similar = create_model(
+        "SimilarRequest",
+        item_id=(ident, Field(description="external item id")),
+        k=(k, Field(limits.k_default, description="number of items")),
+    )
+    return RequestModels(recommend=recommend, similar=similar, filters=filters)
 
 
 def error_response(exc: ServingError) -> JSONResponse:

@@ -3,6 +3,7 @@ precomputed table and answer cache, all built once at load time (off the request
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -54,10 +55,24 @@ class Query:
 
 @dataclass(frozen=True)
 class Answer:
-    items: list[dict[str, Any]]
+    """Recommended item indices and scores, with the items already rendered as a JSON array
+    (what the HTTP answer carries; a cached answer is served without any formatting)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    items_json: str
     source: str  # model | fallback
     reranked: bool = False
     precomputed: bool = False
+    records: Sequence[dict[str, Any]] = field(default=(), repr=False, compare=False)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The items as dicts (item metadata, score, rank)."""
+        return [
+            {**self.records[i], "score": float(s), "rank": r}
+            for r, (i, s) in enumerate(zip(self.ids.tolist(), self.scores.tolist(), strict=True), 1)
+        ]
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +114,8 @@ class ServedModel:
         self.records = [
             _record({str(k): v for k, v in row.items()}) for row in rec.item_meta.to_dict("records")
         ]
+        # each item's metadata as JSON members, rendered once: '"item_id":"i1",...,"tags":[..]'
+        self.fragments = [json.dumps(r, separators=(",", ":"))[1:-1] for r in self.records]
         categories: dict[str, list[int]] = {}
         for i, record in enumerate(self.records):
             if record["category"] is not None:
@@ -153,13 +170,13 @@ class ServedModel:
         if q.is_default and self.precomputed is not None:
             hit = self.precomputed.get(q.user_id, q.k)
             if hit is not None:
-                return Answer(self.format(*hit), MODEL, precomputed=True)
+                return self._answer(*hit, MODEL, precomputed=True)
         blocked = self._items(q.exclude_item_ids)
         if q.exclude_seen and q.recent_item_ids:
             blocked = np.concatenate([blocked, self._items(q.recent_item_ids)])
         allowed = self._allowed(q.categories)
         if allowed is not None and allowed.size == 0:
-            return Answer([], MODEL)
+            return self._answer(np.zeros(0, np.int64), np.zeros(0, np.float32), MODEL)
         n = max(q.k, self.cfg.rerank.candidates) if q.rerank else q.k
         ids, scores = self.model.recommend(
             np.array([user]),
@@ -171,11 +188,11 @@ class ServedModel:
         valid = ids[0] >= 0
         ids, scores = ids[0][valid], scores[0][valid]
         if not q.rerank:
-            return Answer(self.format(ids, scores), MODEL)
+            return self._answer(ids, scores, MODEL)
         seeds = self.history(user)[-self.cfg.fallback.max_seed_items :]
         content = self.content.profile_scores(seeds) if seeds.size else None
         ids, scores = rerank(ids, scores, content, self.signals, self.cfg.rerank.weights, q.k)
-        return Answer(self.format(ids, scores), MODEL, reranked=True)
+        return self._answer(ids, scores, MODEL, reranked=True)
 
     def _fallback(self, q: Query) -> Answer:
         known = self.user_index.get(q.user_id, -1)
@@ -191,7 +208,7 @@ class ServedModel:
         if blocked.size or allowed is not None:
             mask = blocked_mask(self.n_items, blocked, allowed)
         ids, scores = fallback_rank(self.signals, self.content, seeds, mask, q.k, self.cfg.fallback)
-        return Answer(self.format(ids, scores), FALLBACK)
+        return self._answer(ids, scores, FALLBACK)
 
     def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
         idx = self.item_index.get(item_id)
@@ -210,6 +227,25 @@ class ServedModel:
             {**records[i], "score": float(s), "rank": r}
             for r, (i, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
         ]
+
+    def _answer(
+        self,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        source: str,
+        reranked: bool = False,
+        precomputed: bool = False,
+    ) -> Answer:
+        """An answer with its items rendered from the pre-rendered item JSON (the scores of
+        valid items are finite; `repr` of a float is valid JSON)."""
+        frags = self.fragments
+        body = ",".join(
+            [
+                f'{{{frags[i]},"score":{s!r},"rank":{r}}}'
+                for r, (i, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
+            ]
+        )
+        return Answer(ids, scores, f"[{body}]", source, reranked, precomputed, self.records)
 
     # -- load-time work --------------------------------------------------------------------
     def most_active_users(self, n: int) -> list[str]:

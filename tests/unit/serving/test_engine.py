@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from recops.serving.canary import in_canary
 from recops.serving.config import CanaryConfig
 from recops.serving.refs import BadRequestError, NotReadyError
 from recops.serving.runtime import ServingRuntime
+from recops.serving.schemas import RecommendResponse
 
 from .conftest import FakeSource, make_cfg
 
@@ -28,9 +31,9 @@ def test_answer_and_cache_hit(source: FakeSource) -> None:
     rt = ready_runtime(source)
     note: dict[str, object] = {}
     q = rt.engine.query("u10", 3, category="books")
-    first = rt.engine.recommend(q, note)
+    first = rt.engine.recommend(q, note).to_dict()
     assert note["source"] == "model" and note["version"] == "1" and not note["cached"]
-    second = rt.engine.recommend(q, note)
+    second = rt.engine.recommend(q, note).to_dict()
     assert second["cached"] and second["items"] == first["items"]
     assert first["model_version"] == "1" and first["model_alias"] == "champion"
 
@@ -57,10 +60,10 @@ def test_canary_routes_the_hashed_share(source: FakeSource) -> None:
     source.aliases["challenger"] = "2"
     rt = ready_runtime(source, canary=CanaryConfig(share=0.5, salt="s"))
     users = [f"u{i}" for i in range(5, 90)]
-    versions = {u: rt.engine.recommend(rt.engine.query(u, 3))["model_version"] for u in users}
+    versions = {u: rt.engine.recommend(rt.engine.query(u, 3)).model_version for u in users}
     for user, version in versions.items():
         assert version == ("2" if in_canary(user, 0.5, "s") else "1")
-        assert rt.engine.recommend(rt.engine.query(user, 3))["model_version"] == version  # sticky
+        assert rt.engine.recommend(rt.engine.query(user, 3)).model_version == version  # sticky
     assert 0.3 < sum(v == "2" for v in versions.values()) / len(users) < 0.7
 
 
@@ -74,4 +77,20 @@ def test_a_failing_challenger_falls_back_to_the_champion(source: FakeSource) -> 
     rt.loader.slots.challenger.answer = broken  # type: ignore[method-assign, union-attr]
     note: dict[str, object] = {}
     out = rt.engine.recommend(rt.engine.query("u10", 3), note)
-    assert out["model_version"] == "1" and note["challenger_failed"] == "2"
+    assert out.model_version == "1" and note["challenger_failed"] == "2"
+
+
+def test_json_answer_matches_the_response_model(source: FakeSource) -> None:
+    rt = ready_runtime(source)
+    for query in (
+        rt.engine.query("u10", 5),
+        rt.engine.query("u10", 5, rerank=True),
+        rt.engine.query('a "quoted" \\ new user', 4, recent_item_ids=["i1"]),
+        rt.engine.query("u11", 3, category="no-such-category"),
+    ):
+        answer = rt.engine.recommend(query)
+        parsed = RecommendResponse.model_validate_json(answer.to_json())
+        assert (
+            parsed.model_dump() == RecommendResponse.model_validate(answer.to_dict()).model_dump()
+        )
+        assert json.loads(answer.to_json()) == answer.to_dict()
