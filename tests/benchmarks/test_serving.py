@@ -16,8 +16,6 @@ import contextlib
 import gc
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +30,7 @@ import mlflow
 import numpy as np
 import pytest
 
+from ..integration.servers import free_port, stop
 from .conftest import PROJECT_ROOT, RESULTS
 
 CONCURRENCY = (1, 8, 32)
@@ -41,32 +40,6 @@ ROUNDS = 3
 K = 10
 NAME = "recops-recommender"
 BARE = Path(__file__).with_name("bare_service.py")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server: its process group, then any worker left (circus starts each worker in
-    a process group of its own; the arbiter stops them on SIGTERM)."""
-    import psutil
-
-    try:
-        workers = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        workers = []
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    _, alive = psutil.wait_procs(workers, timeout=10)
-    for worker in alive:
-        worker.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(tmp: Path, **extra: str) -> dict[str, str]:

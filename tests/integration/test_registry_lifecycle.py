@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -31,6 +30,7 @@ from recops.config import compose
 from recops.pipeline.stages import run_chain
 
 from .conftest import PROJECT_ROOT, project_env, tiny_overrides
+from .servers import free_port
 
 pytestmark = pytest.mark.integration
 NAME = "recops-recommender"
@@ -311,12 +311,6 @@ def test_list_and_diff_show_versions_and_params(reg: Reg) -> None:
     assert "identical not shown" in diff and "split.test_fraction" not in diff
     assert "ndcg_at_10" in diff and "v2 − v1" in diff
     assert "split.test_fraction" in reg.cli("registry", "diff", "champion", "v2", "--all")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make browser)")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from recops.registry.promotion import load_version
 from recops.serving.canary import in_canary
 
 from .conftest import PROJECT_ROOT, tiny_overrides
+from .servers import free_port, stop
 
 pytestmark = pytest.mark.integration
 NAME = "recops-recommender"
@@ -85,32 +84,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         client.set_registered_model_alias(NAME, "champion", "1")
         mlflow.set_tracking_uri(None)
         yield Registry(tmp, uri, users, items)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server: its process group, then any worker left (circus starts each worker in
-    a process group of its own; the arbiter stops them on SIGTERM)."""
-    import psutil
-
-    try:
-        workers = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        workers = []
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    _, alive = psutil.wait_procs(workers, timeout=10)
-    for worker in alive:
-        worker.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def base_env(tmp: Path, **extra: str) -> dict[str, str]:
