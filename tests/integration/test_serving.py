@@ -253,11 +253,15 @@ def test_canary_split_and_end(live: Server, registry: Registry) -> None:
         assert eventually(
             lambda: live.get("/rollout/status").json()["canary"]["active"], timeout=POLL_S + 3
         )
-        time.sleep(0.5)  # both workers
-        for user in sample:
-            expected = "2" if in_canary(user, SHARE, "recops-canary") else "1"
-            assert live.recommend(user)["model_version"] == expected, user
-            assert live.recommend(user)["model_version"] == expected, user  # sticky
+        expected = {u: "2" if in_canary(u, SHARE, "recops-canary") else "1" for u in sample}
+
+        def routed_as_expected() -> bool:  # each worker picks up the challenger on its own poll
+            return all(live.recommend(u)["model_version"] == v for u, v in expected.items())
+
+        assert eventually(routed_as_expected, timeout=POLL_S + 5)
+        for user, version in expected.items():  # once both workers route, it is sticky
+            for _ in range(3):
+                assert live.recommend(user)["model_version"] == version, user
         status = live.get("/rollout/status").json()
         assert status["champion"]["version"] == "1" and status["challenger"]["version"] == "2"
         assert status["champion"]["requests"] > 0 and status["challenger"]["requests"] > 0
