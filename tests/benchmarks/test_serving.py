@@ -30,7 +30,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from ..integration.servers import free_port, stop
+from ..integration.servers import free_port, server_env, stop
 from .conftest import PROJECT_ROOT, RESULTS
 
 CONCURRENCY = (1, 8, 32)
@@ -40,20 +40,6 @@ ROUNDS = 3
 K = 10
 NAME = "recops-recommender"
 BARE = Path(__file__).with_name("bare_service.py")
-
-
-def server_env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for key in ("RECOPS_SERVE_OVERRIDES", "PROMETHEUS_MULTIPROC_DIR", "MLFLOW_REGISTRY_URI"):
-        env.pop(key, None)
-    env.update(
-        BENTOML_HOME=str(tmp / "bentoml_home"),
-        BENTOML_DO_NOT_TRACK="True",
-        OPENBLAS_NUM_THREADS="1",
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
-        **extra,
-    )
-    return env
 
 
 @contextmanager

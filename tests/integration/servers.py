@@ -6,6 +6,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+from pathlib import Path
 
 import psutil
 
@@ -33,3 +35,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     _, alive = psutil.wait_procs(workers, timeout=10)
     for worker in alive:
         worker.kill()
+
+
+def server_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for a BentoML server under test: the project's venv first on PATH, its own
+    BentoML home in `tmp`, no inherited serve overrides or metrics dirs."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for key in ("MLFLOW_REGISTRY_URI", "RECOPS_SERVE_OVERRIDES", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(key, None)
+    env.update(
+        BENTOML_HOME=str(tmp / "bentoml_home"),
+        BENTOML_DO_NOT_TRACK="True",
+        OPENBLAS_NUM_THREADS="1",
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+        **extra,
+    )
+    return env

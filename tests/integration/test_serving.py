@@ -4,7 +4,6 @@ version keeps the old model, canary split) and the packaged bento serving with n
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from recops.registry.promotion import load_version
 from recops.serving.canary import in_canary
 
 from .conftest import PROJECT_ROOT, tiny_overrides
-from .servers import free_port, stop
+from .servers import free_port, server_env, stop
 
 pytestmark = pytest.mark.integration
 NAME = "recops-recommender"
@@ -86,21 +85,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         yield Registry(tmp, uri, users, items)
 
 
-def base_env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    for key in ("MLFLOW_REGISTRY_URI", "RECOPS_SERVE_OVERRIDES", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(key, None)
-    env.update(
-        BENTOML_HOME=str(tmp / "bentoml_home"),
-        BENTOML_DO_NOT_TRACK="True",
-        OPENBLAS_NUM_THREADS="1",
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
-        **extra,
-    )
-    return env
-
-
 @dataclass
 class Server:
     url: str
@@ -155,7 +139,7 @@ def serve(
 
 @pytest.fixture(scope="module")
 def live(registry: Registry) -> Iterator[Server]:
-    env = base_env(
+    env = server_env(
         registry.tmp,
         MLFLOW_TRACKING_URI=registry.uri,
         RECOPS_ROOT=str(PROJECT_ROOT),
@@ -273,7 +257,7 @@ def test_canary_split_and_end(live: Server, registry: Registry) -> None:
 
 
 def test_packaged_bento_serves_without_a_registry(registry: Registry) -> None:
-    env = base_env(registry.tmp, MLFLOW_TRACKING_URI=registry.uri, RECOPS_ROOT=str(PROJECT_ROOT))
+    env = server_env(registry.tmp, MLFLOW_TRACKING_URI=registry.uri, RECOPS_ROOT=str(PROJECT_ROOT))
     build = subprocess.run(
         [sys.executable, "-m", "recops.cli", "bento", "build"],
         cwd=PROJECT_ROOT,
@@ -287,7 +271,7 @@ def test_packaged_bento_serves_without_a_registry(registry: Registry) -> None:
     output = build.stdout + build.stderr
     assert "precomputed" in output and "bento recops:" in output
     # no registry, no project: an unreachable tracking URI and a foreign working directory
-    offline = base_env(registry.tmp, MLFLOW_TRACKING_URI="http://127.0.0.1:9")
+    offline = server_env(registry.tmp, MLFLOW_TRACKING_URI="http://127.0.0.1:9")
     offline.pop("RECOPS_ROOT", None)
     elsewhere = registry.tmp / "elsewhere"
     elsewhere.mkdir()
