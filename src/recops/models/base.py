@@ -182,14 +182,23 @@ class RecModel(ABC):
     def _blocked_items(
         self, filter_items: np.ndarray | None, allowed_items: np.ndarray | None
     ) -> np.ndarray | None:
-        blocked = np.zeros(self.n_items, dtype=bool)
-        if filter_items is not None and len(filter_items):
-            blocked[np.asarray(filter_items, dtype=np.int64)] = True
-        if allowed_items is not None:
-            allowed = np.zeros(self.n_items, dtype=bool)
-            allowed[np.asarray(allowed_items, dtype=np.int64)] = True
-            blocked |= ~allowed
+        blocked = blocked_mask(self.n_items, filter_items, allowed_items)
         return blocked if blocked.any() else None
+
+
+def blocked_mask(
+    n_items: int, blocked: np.ndarray | None, allowed: np.ndarray | None
+) -> np.ndarray:
+    """Boolean mask of items that must not be recommended: `blocked` ones, and all but
+    `allowed` when an allow-list is given."""
+    mask = np.zeros(n_items, dtype=bool)
+    if blocked is not None and len(blocked):
+        mask[np.asarray(blocked, dtype=np.int64)] = True
+    if allowed is not None:
+        keep = np.zeros(n_items, dtype=bool)
+        keep[np.asarray(allowed, dtype=np.int64)] = True
+        mask |= ~keep
+    return mask
 
 
 def _checked_k(k: int) -> int:

@@ -60,18 +60,6 @@ class ItemSignals:
         )
 
 
-def blocked_mask(n_items: int, blocked: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
-    """Boolean mask of items that must not be recommended."""
-    mask = np.zeros(n_items, dtype=bool)
-    if blocked.size:
-        mask[blocked] = True
-    if allowed is not None:
-        keep = np.zeros(n_items, dtype=bool)
-        keep[allowed] = True
-        mask |= ~keep
-    return mask
-
-
 def fallback_rank(
     signals: ItemSignals,
     content: ContentIndex,

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from recops.columns import Columns
+from recops.models.base import blocked_mask
 from recops.models.recommender import Recommender
 from recops.serving.cache import TTLCache
 from recops.serving.config import ServeConfig
 from recops.serving.content import ContentIndex
 from recops.serving.precompute import Precomputed
 from recops.serving.refs import ModelRef, UnknownItemError
-from recops.serving.scoring import ItemSignals, blocked_mask, fallback_rank, rerank
+from recops.serving.scoring import ItemSignals, fallback_rank, rerank
 
 log = logging.getLogger(__name__)
 MODEL, FALLBACK = "model", "fallback"

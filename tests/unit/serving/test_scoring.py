@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from recops.models.base import blocked_mask
 from recops.models.recommender import Recommender
 from recops.serving.config import FallbackConfig, RerankWeights
 from recops.serving.content import ContentIndex, metadata_matrix
-from recops.serving.scoring import ItemSignals, blocked_mask, fallback_rank, minmax, rerank
+from recops.serving.scoring import ItemSignals, fallback_rank, minmax, rerank
 
 
 def test_metadata_similarity_prefers_the_same_category(recommender: Recommender) -> None:
