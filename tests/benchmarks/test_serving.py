@@ -16,8 +16,6 @@ import contextlib
 import gc
 import json
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,7 +28,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from ..integration.servers import free_port, server_env, stop
+from ..integration.servers import server_env, start_bentoml, stop
 from .conftest import PROJECT_ROOT, RESULTS
 
 CONCURRENCY = (1, 8, 32)
@@ -44,18 +42,7 @@ BARE = Path(__file__).with_name("bare_service.py")
 
 @contextmanager
 def running(target: str, cwd: Path, env: dict[str, str], log: Path) -> Iterator[str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--port", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_bentoml([target], cwd, env, log)
     try:
         deadline = time.monotonic() + 120
         ready = 0

@@ -52,3 +52,22 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+def start_bentoml(
+    args: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`bentoml serve <args>` on a free loopback port in its own process group (stop it with
+    `stop`); output goes to `log`. Returns the process and its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bentoml", "serve", *args, "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, f"http://127.0.0.1:{port}"

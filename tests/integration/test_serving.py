@@ -24,7 +24,7 @@ from recops.registry.promotion import load_version
 from recops.serving.canary import in_canary
 
 from .conftest import PROJECT_ROOT, tiny_overrides
-from .servers import free_port, server_env, stop
+from .servers import server_env, start_bentoml, stop
 
 pytestmark = pytest.mark.integration
 NAME = "recops-recommender"
@@ -107,18 +107,8 @@ def serve(
     args: list[str], cwd: Path, env: dict[str, str], log: Path, workers: int = 2
 ) -> Iterator[Server]:
     """`bentoml serve ...` in its own process group; stopped (the whole group) afterwards."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "bentoml", "serve", *args, "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--port", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    proc, url = start_bentoml(args, cwd, env, log)
+    server = Server(url, proc, log)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
