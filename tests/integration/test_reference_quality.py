@@ -51,7 +51,7 @@ def test_reference_ndcg_and_recall(model: str, movielens: tuple[DictConfig, Spli
     cfg, split = movielens
     # conf/model/als.yaml holds the reference hyperparameters (64, 15, 0.05, 2)
     fitted = build_model(compose(["data=movielens_small", f"model={model}"]))
-    fit_model(fitted, split)
+    fit_model(fitted, split.train)
     result = evaluate_with_config(Recommender.from_training(fitted, split.train), split, cfg)
     ndcg, recall = REFERENCE[model]
     assert result.metrics["ndcg_at_10"] == pytest.approx(ndcg, abs=TOLERANCE)

@@ -51,8 +51,9 @@ class Dataset:
         return len(self.items)
 
     def item_popularity(self) -> np.ndarray:
-        """Number of distinct training users per item."""
-        return np.asarray((self.user_items > 0).sum(axis=0)).ravel().astype(np.int64)
+        """Number of distinct training users per item (stored zeros do not count)."""
+        matrix = self.user_items.tocsr()
+        return np.bincount(matrix.indices[matrix.data > 0], minlength=self.n_items).astype(np.int64)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -134,14 +135,20 @@ class SplitData:
 
     @classmethod
     def load(cls, folder: Path, with_events: bool = True) -> SplitData:
+        stats = cls.load_stats(folder)
+        return cls(
+            train=Dataset.load(folder, with_events=with_events),
+            test=pd.read_parquet(folder / _TEST),
+            stats=stats,
+        )
+
+    @staticmethod
+    def load_stats(folder: Path) -> dict[str, Any]:
+        """The split's manifest (sizes, config, snapshot hash) without loading any data."""
         if not (folder / _MANIFEST).exists():
             from recops.errors import DataSourceError
 
             raise DataSourceError(
                 f"{folder} holds no features (no {_MANIFEST}); run the features stage first"
             )
-        return cls(
-            train=Dataset.load(folder, with_events=with_events),
-            test=pd.read_parquet(folder / _TEST),
-            stats=json.loads((folder / _MANIFEST).read_text()),
-        )
+        return dict(json.loads((folder / _MANIFEST).read_text()))

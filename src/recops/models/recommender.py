@@ -30,7 +30,8 @@ _LAST_SEEN = "last_seen"
 RECENT_DAYS = 14.0
 #: Event columns `ItemActivity.from_events` reads.
 ACTIVITY_COLUMNS = (Columns.user_idx, Columns.item_idx, Columns.timestamp)
-_DAY_S = 86_400.0
+_DAY_NS = 86_400e9
+_NO_EVENT = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -55,25 +56,26 @@ class ItemActivity:
         """From events with user_idx, item_idx, timestamp; None when there are none."""
         if events is None or events.empty or any(c not in events for c in ACTIVITY_COLUMNS):
             return None
-        seconds = _epoch_seconds(events[Columns.timestamp])
+        stamps = _epoch_ns(events[Columns.timestamp])
         items = events[Columns.item_idx].to_numpy(dtype=np.int64)
-        until = float(seconds.max())
-        last_seen = np.full(n_items, -np.inf)
-        np.maximum.at(last_seen, items, seconds)
-        last_seen[np.isinf(last_seen)] = np.nan
-        recent = seconds >= until - float(window_days) * _DAY_S
+        until = int(stamps.max())
+        last = np.full(n_items, _NO_EVENT)
+        np.maximum.at(last, items, stamps)
+        last_seen = np.where(last == _NO_EVENT, np.nan, last / 1e9)
+        recent = stamps >= until - round(float(window_days) * _DAY_NS)
         users = events[Columns.user_idx].to_numpy(dtype=np.int64)[recent]
         keys = np.sort(users * n_items + items[recent])  # (user, item) pairs; np.unique is
         distinct = keys[np.r_[True, keys[1:] != keys[:-1]]]  # ~15x slower here than sort
         counts = np.bincount(distinct % n_items, minlength=n_items)
-        return cls(counts.astype(np.float32), last_seen, float(window_days), until)
+        return cls(counts.astype(np.float32), last_seen, float(window_days), until / 1e9)
 
 
-def _epoch_seconds(stamps: pd.Series) -> np.ndarray:
-    """Seconds since the epoch (UTC) of a datetime column, naive (= UTC) or tz-aware."""
+def _epoch_ns(stamps: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC, int64) of a datetime column, naive (= UTC) or
+    tz-aware; integers, so no per-event float conversion."""
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64) / 1e9
+    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -55,39 +56,50 @@ def build_model(cfg: DictConfig) -> RecModel:
     return model
 
 
-def fit_model(model: RecModel, split: SplitData) -> float:
-    """Fit on the training part of `split`; returns wall seconds."""
+def fit_model(model: RecModel, train: Dataset) -> float:
+    """Fit on `train`; returns wall seconds."""
     start = time.perf_counter()
-    with step(f"training {model.model_type} on {split.train.user_items.nnz:,} interactions"):
-        model.fit(split.train)
+    with step(f"training {model.model_type} on {train.user_items.nnz:,} interactions"):
+        model.fit(train)
     return time.perf_counter() - start
 
 
 def train_stage(cfg: DictConfig, paths: StagePaths, split: SplitData | None = None) -> TrainOutcome:
+    """Fit, save and log the configured model. Without `split` only the training part of the
+    features is read (the test pairs are the evaluate stage's business)."""
     model = build_model(cfg)
-    if split is None:
-        split = SplitData.load(paths.features_dir, with_events=model.requires_events)
-    fit_time = fit_model(model, split)
-    recommender = Recommender.from_training(
-        model, split.train, training_events(split, paths), recent_days(cfg)
+    train, stats = (
+        (split.train, split.stats)
+        if split is not None
+        else (
+            Dataset.load(paths.features_dir, with_events=model.requires_events),
+            SplitData.load_stats(paths.features_dir),
+        )
     )
-    if paths.model_dir.exists():
-        shutil.rmtree(paths.model_dir)
-    recommender.save(paths.model_dir)
-    run_id, model_uri = log_training_run(cfg, paths, recommender, split, fit_time)
+    with ThreadPoolExecutor(1, thread_name_prefix="mlflow-setup") as pool:
+        # The tracking store's start-up (imports, schema check) overlaps the fit.
+        experiment = pool.submit(prepare_tracking, cfg, paths)
+        fit_time = fit_model(model, train)
+        recommender = Recommender.from_training(
+            model, train, training_events(train, paths), recent_days(cfg)
+        )
+        if paths.model_dir.exists():
+            shutil.rmtree(paths.model_dir)
+        recommender.save(paths.model_dir)
+        run_id, model_uri = log_training_run(
+            cfg, paths, recommender, stats, fit_time, experiment.result()
+        )
     outcome = TrainOutcome(run_id, model_uri, model.model_type, fit_time, recommender)
-    write_json(
-        paths.run_file, {**outcome.to_dict(), "snapshot_hash": split.stats.get("snapshot_hash")}
-    )
+    write_json(paths.run_file, {**outcome.to_dict(), "snapshot_hash": stats.get("snapshot_hash")})
     log.info("trained %s in %.1f s; MLflow run %s", model.model_type, fit_time, run_id)
     return outcome
 
 
-def training_events(split: SplitData, paths: StagePaths) -> pd.DataFrame | None:
-    """The training events for the items' recent activity (served popularity, recency): the
-    split's, else just the needed columns from the features folder."""
-    if split.train.events is not None:
-        return split.train.events
+def training_events(train: Dataset, paths: StagePaths) -> pd.DataFrame | None:
+    """The training events for the items' recent activity (served popularity, recency):
+    `train`'s, else just the needed columns from the features folder."""
+    if train.events is not None:
+        return train.events
     return Dataset.load_events(paths.features_dir, ACTIVITY_COLUMNS)
 
 
@@ -97,35 +109,58 @@ def recent_days(cfg: DictConfig) -> float:
 
 
 def run_tags(
-    cfg: DictConfig, split: SplitData, model_type: str, features_dir: Path | None = None
+    cfg: DictConfig, stats: dict[str, Any], model_type: str, features_dir: Path | None = None
 ) -> dict[str, str]:
-    """Run tags; the features hash/folder let the registry find this run's holdout again."""
+    """Run tags from the split's `stats`; the features hash/folder let the registry find this
+    run's holdout again."""
     commit = git_commit()
     tags = {
         "model_type": model_type,
-        "dataset": str(split.stats.get("dataset") or cfg.data.name),
-        "data_snapshot": str(split.stats.get("snapshot_hash")),
-        "split": str(split.stats.get("split", {}).get("type")),
+        "dataset": str(stats.get("dataset") or cfg.data.name),
+        "data_snapshot": str(stats.get("snapshot_hash")),
+        "split": str(stats.get("split", {}).get("type")),
         "git_commit": commit,
         "mlflow.source.git.commit": commit,
-        FEATURES_HASH_TAG: features_hash(split.stats),
+        FEATURES_HASH_TAG: features_hash(stats),
     }
     if features_dir is not None:
         tags[FEATURES_DIR_TAG] = str(features_dir)
     return tags
 
 
+def prepare_tracking(cfg: DictConfig, paths: StagePaths) -> str:
+    """Open the tracking store and return the run's experiment id.
+
+    Also warms MLflow's one-off scan of the installed packages (it checks the logged pip
+    requirements against it): together ~2 s per process that can run during the fit.
+    """
+    configure_tracking(paths.root)
+    experiment_id = ensure_experiment(str(cfg.experiment), paths.root)
+    warm_requirement_checks()
+    return experiment_id
+
+
+def warm_requirement_checks() -> None:
+    """Build MLflow's package-to-module map now (private API, so only if it exists)."""
+    try:
+        from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+    except ImportError:
+        return
+    _init_packages_to_modules_map()
+
+
 def log_training_run(
     cfg: DictConfig,
     paths: StagePaths,
     recommender: Recommender,
-    split: SplitData,
+    stats: dict[str, Any],
     fit_time: float,
+    experiment_id: str | None = None,
 ) -> tuple[str, str]:
     """One MLflow run: flattened config as params, tags, split stats, the pyfunc model."""
-    configure_tracking(paths.root)
-    experiment_id = ensure_experiment(str(cfg.experiment), paths.root)
-    snapshot = str(split.stats.get("snapshot_hash") or "")[:8]
+    if experiment_id is None:
+        experiment_id = prepare_tracking(cfg, paths)
+    snapshot = str(stats.get("snapshot_hash") or "")[:8]
     with (
         step("logging the run and model to MLflow"),
         mlflow.start_run(
@@ -133,9 +168,9 @@ def log_training_run(
         ) as run,
     ):
         mlflow.log_params(flatten(cfg))
-        mlflow.set_tags(run_tags(cfg, split, recommender.model_type, paths.features_dir))
+        mlflow.set_tags(run_tags(cfg, stats, recommender.model_type, paths.features_dir))
         mlflow.log_metric("fit_time_s", fit_time)
-        mlflow.log_dict(split.stats, "features/split_stats.json")
+        mlflow.log_dict(stats, "features/split_stats.json")
         info = log_pyfunc(recommender, paths.model_dir, pip_requirements())
     return run.info.run_id, str(info.model_uri)
 

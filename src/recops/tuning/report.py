@@ -121,7 +121,7 @@ def best_yaml(cfg: DictConfig, study_name: str, best: optuna.trial.FrozenTrial, 
 def retrain_and_test(cfg: DictConfig, split: SplitData) -> dict[str, float]:
     """Fit the best config on the full training data and evaluate it once on the test split."""
     model = build_model(cfg)
-    fit_time = fit_model(model, split)
+    fit_time = fit_model(model, split.train)
     result = evaluate_with_config(Recommender.from_training(model, split.train), split, cfg)
     log.info("test (best config, full training data) %s", summary_line(result, cfg))
     metrics = {f"test_{k}": v for k, v in result.flat().items() if math.isfinite(v)}

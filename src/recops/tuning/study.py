@@ -69,7 +69,7 @@ def run_study(
     configure_tracking(root)
     experiment_id = ensure_experiment(str(cfg.sweep.experiment), root)
     study = open_study(cfg, model_name, fingerprint(cfg, split))
-    tags = run_tags(cfg, split, model_name)
+    tags = run_tags(cfg, split.stats, model_name)
     parent_id = parent_run(study, cfg, experiment_id, tags)
     objective = Objective(
         base_overrides=base,

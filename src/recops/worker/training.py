@@ -93,7 +93,7 @@ def train_fold_in(
         split.train.n_users, int((~known).sum()), champion.version, fit_time,
     )  # fmt: skip
     recommender = Recommender.from_training(
-        model, split.train, training_events(split, paths), recent_days(cfg)
+        model, split.train, training_events(split.train, paths), recent_days(cfg)
     )
     if paths.model_dir.exists():
         shutil.rmtree(paths.model_dir)
@@ -101,7 +101,7 @@ def train_fold_in(
     logged_cfg = cfg.copy()  # log the hyperparameters really used: the champion's
     with open_dict(logged_cfg):
         logged_cfg.model = OmegaConf.create(model.get_config())
-    run_id, model_uri = log_training_run(logged_cfg, paths, recommender, split, fit_time)
+    run_id, model_uri = log_training_run(logged_cfg, paths, recommender, split.stats, fit_time)
     write_json(
         paths.run_file,
         {
