@@ -36,11 +36,14 @@ class RecModel(ABC):
     #: The hyperparameter counting training epochs for models trained incrementally
     #: (`fit_partial`; Optuna prunes them between epochs). None for one-shot models.
     epochs_param: ClassVar[str | None] = None
-    #: Whether `fit` reads `Dataset.events` (order/recency) and not only the matrix.
-    requires_events: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._seen: sp.csr_matrix | None = None
+
+    @property
+    def requires_events(self) -> bool:
+        """Whether `fit` reads `Dataset.events` (order/recency) and not only the matrix."""
+        return False
 
     # -- what subclasses implement -------------------------------------------------------
     def get_params(self) -> dict[str, Any]:

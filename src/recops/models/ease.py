@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from recops.errors import ModelCapacityError
 from recops.features.dataset import Dataset
 from recops.models.base import RecModel
+from recops.models.profiles import RecencyProfile
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,12 @@ def ease_weights(x: sp.csr_matrix, regularization: float) -> np.ndarray:
     return p
 
 
-class EASEModel(RecModel):
-    """Linear item-item autoencoder with an L2 penalty and a zero-diagonal constraint."""
+class EASEModel(RecencyProfile, RecModel):
+    """Linear item-item autoencoder with an L2 penalty and a zero-diagonal constraint.
+
+    `recency_half_life` (interactions; None = off) scores with recency-weighted user rows
+    (`recops.models.profiles`); B is learned from the plain matrix either way.
+    """
 
     model_type = "ease"
 
@@ -54,17 +59,20 @@ class EASEModel(RecModel):
         max_items: int = 30000,
         binarize: bool = True,
         num_threads: int = 0,
+        recency_half_life: float | None = None,
     ) -> None:
         super().__init__()
         self.regularization = float(regularization)
         self.max_items = int(max_items)
         self.binarize = bool(binarize)
         self.num_threads = int(num_threads)
+        self.recency_half_life = None if recency_half_life is None else float(recency_half_life)
         self.weights: np.ndarray | None = None
 
     def _fit(self, dataset: Dataset) -> None:
         self.weights = None
         self._check_capacity(dataset.n_items)
+        self._fit_recency(dataset)
         # BLAS does the heavy lifting here (Gram matrix product, inverse); 0 = library default.
         with threadpool_limits(self.num_threads or None, "blas"):
             b = ease_weights(self._input(dataset.user_items), self.regularization)
@@ -102,7 +110,7 @@ class EASEModel(RecModel):
     def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
         b = self._fitted_weights()
         rows = self._input(self._fitted_seen()[user_idx]).astype(np.float32)
-        return np.asarray(rows @ b)
+        return np.asarray(self._decayed(rows, user_idx) @ b)
 
     def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
         """Row i of B: the scores of a user whose only interaction is item i."""
@@ -110,6 +118,8 @@ class EASEModel(RecModel):
 
     def _save_state(self, folder: Path) -> None:
         np.save(folder / _WEIGHTS, self._fitted_weights())
+        self._save_recency(folder)
 
     def _load_state(self, folder: Path) -> None:
         self.weights = np.load(folder / _WEIGHTS)
+        self._load_recency(folder)

@@ -46,7 +46,6 @@ class Item2VecModel(FactorModel):
     """
 
     model_type = "item2vec"
-    requires_events = True
 
     def __init__(
         self,
@@ -80,6 +79,10 @@ class Item2VecModel(FactorModel):
         self.recency_decay = float(recency_decay)
         self.session_gap_minutes = float(session_gap_minutes)
         self.deterministic = bool(deterministic)
+
+    @property
+    def requires_events(self) -> bool:
+        return True
 
     def _fit(self, dataset: Dataset) -> None:
         events = ordered_events(training_events(dataset))

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from recops.errors import ConfigError
 from recops.features.dataset import Dataset
 from recops.models.base import RecModel
+from recops.models.profiles import RecencyProfile
 
 _SIMILARITY = "similarity.npz"
 
@@ -46,9 +47,11 @@ SIMILARITIES: dict[str, Callable[[ItemKNNModel], ItemItemRecommender]] = {
 }
 
 
-class ItemKNNModel(RecModel):
+class ItemKNNModel(RecencyProfile, RecModel):
     """Scores are a user's interaction weights times a sparse item x item similarity matrix
-    that keeps each item's `k_neighbours` most similar items (as implicit's own scorer does)."""
+    that keeps each item's `k_neighbours` most similar items (as implicit's own scorer does).
+    `recency_half_life` (interactions; None = off) decays older interactions in that profile
+    (`recops.models.profiles`)."""
 
     model_type = "itemknn"
 
@@ -60,6 +63,7 @@ class ItemKNNModel(RecModel):
         bm25_b: float = 0.75,
         num_threads: int = 0,
         show_progress: bool = True,
+        recency_half_life: float | None = None,
     ) -> None:
         super().__init__()
         if similarity not in SIMILARITIES:
@@ -72,6 +76,7 @@ class ItemKNNModel(RecModel):
         self.bm25_b = float(bm25_b)
         self.num_threads = int(num_threads)
         self.show_progress = bool(show_progress)
+        self.recency_half_life = None if recency_half_life is None else float(recency_half_life)
         self.similarity_matrix: sp.csr_matrix | None = None
 
     def build_estimator(self) -> ItemItemRecommender:
@@ -80,6 +85,7 @@ class ItemKNNModel(RecModel):
 
     def _fit(self, dataset: Dataset) -> None:
         self.similarity_matrix = None
+        self._fit_recency(dataset)
         estimator = self.build_estimator()
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             # implicit's own weighting helpers hand it COO and it then warns about itself.
@@ -93,7 +99,8 @@ class ItemKNNModel(RecModel):
         return self.similarity_matrix
 
     def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        return (self._fitted_seen()[user_idx] @ self._fitted_similarity()).toarray()
+        rows = self._decayed(self._fitted_seen()[user_idx], user_idx)
+        return (rows @ self._fitted_similarity()).toarray()
 
     def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
         """An item's row of the similarity matrix (0 beyond its k nearest neighbours)."""
@@ -101,6 +108,8 @@ class ItemKNNModel(RecModel):
 
     def _save_state(self, folder: Path) -> None:
         sp.save_npz(folder / _SIMILARITY, self._fitted_similarity(), compressed=False)
+        self._save_recency(folder)
 
     def _load_state(self, folder: Path) -> None:
         self.similarity_matrix = sp.load_npz(folder / _SIMILARITY).tocsr()
+        self._load_recency(folder)

@@ -14,10 +14,13 @@ from recops.features.dataset import Dataset
 from recops.models.base import RecModel, load_model, model_class
 
 MODEL_NAMES = sorted(p.stem for p in (Path(__file__).parents[3] / "conf" / "model").glob("*.yaml"))
+#: Options that change how a model scores run the whole contract too ("<model> <overrides>").
+VARIANTS = ["ease model.recency_half_life=2", "itemknn model.recency_half_life=2"]
 
 
-def build(name: str, **overrides: object) -> RecModel:
-    cfg = compose([f"model={name}", *(f"model.{k}={v}" for k, v in overrides.items())])
+def build(spec: str, **overrides: object) -> RecModel:
+    name, *extra = spec.split()
+    cfg = compose([f"model={name}", *extra, *(f"model.{k}={v}" for k, v in overrides.items())])
     model = instantiate(cfg.model, _convert_="all")
     assert isinstance(model, RecModel)
     if hasattr(model, "show_progress"):
@@ -25,7 +28,7 @@ def build(name: str, **overrides: object) -> RecModel:
     return model
 
 
-@pytest.fixture(params=MODEL_NAMES)
+@pytest.fixture(params=MODEL_NAMES + VARIANTS)
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
