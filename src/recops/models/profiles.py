@@ -50,6 +50,15 @@ def recency_decay(events: pd.DataFrame, shape: tuple[int, int], half_life: float
     )
 
 
+def same_pairs(a: sp.csr_matrix, b: sp.spmatrix) -> bool:
+    """Whether two matrices store the same (row, column) entries, whatever their values (a
+    decay can underflow to 0 after thousands of later events; the entry is still there)."""
+    a, b = sp.csr_matrix(a, copy=True), sp.csr_matrix(b, copy=True)
+    a.sort_indices()
+    b.sort_indices()
+    return np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+
+
 class RecencyProfile:
     """Mixin for item-item models: an optional `recency_half_life` (None = classic profile).
 
@@ -76,11 +85,11 @@ class RecencyProfile:
                 "the plain interaction matrix"
             )
         decay = recency_decay(dataset.events, dataset.user_items.shape, self.recency_half_life)
-        pairs = dataset.user_items.tocsr()
-        if decay.nnz != pairs.nnz or (decay != 0).multiply(pairs != 0).nnz != pairs.nnz:
+        if not same_pairs(decay, dataset.user_items):
             raise ConfigError(
                 "model.recency_half_life: the training events do not cover the same "
-                f"(user, item) pairs as the interaction matrix ({decay.nnz} vs {pairs.nnz})"
+                f"(user, item) pairs as the interaction matrix ({decay.nnz} pairs in the events, "
+                f"{dataset.user_items.nnz} in the matrix)"
             )
         self._decay = decay
 

@@ -87,3 +87,12 @@ def test_missing_or_mismatched_events_are_clear_errors(random_dataset: Dataset) 
     partial = dataclasses.replace(random_dataset, events=random_dataset.events.iloc[1:])
     with pytest.raises(ConfigError, match="do not cover the same"):
         EASEModel(recency_half_life=5).fit(partial)
+
+
+def test_decay_that_underflows_keeps_its_entry() -> None:
+    # 300 later events at half-life 1: 0.5 ** 300 is 0 in float32, yet the pair is still a pair
+    rows = [(0, i, f"2024-01-01 00:{i // 60:02d}:{i % 60:02d}") for i in range(301)]
+    dense = np.ones((1, 301), dtype=np.float32)
+    dataset = dataclasses.replace(dataset_from_matrix(sp.csr_matrix(dense)), events=events(rows))
+    model = EASEModel(regularization=1.0, recency_half_life=1.0).fit(dataset)
+    assert model._decay is not None and model._decay[0, 0] == 0.0 and model._decay[0, 300] == 1.0
