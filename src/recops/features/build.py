@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from recops.columns import Columns
 from recops.errors import ConfigError
+from recops.features.activity import RECENT_DAYS, ItemActivity
 from recops.features.dataset import Dataset, SplitData
 from recops.features.idmap import IdMap
 from recops.features.split import Splitter
@@ -41,6 +42,7 @@ def build_split(
     weights: Mapping[str, float],
     default_weight: float = 1.0,
     item_feature_cfg: Mapping[str, Any] | None = None,
+    recent_days: float = RECENT_DAYS,
 ) -> SplitData:
     """Split events in time, index users/items on the training part and build the matrices."""
     if events.empty:
@@ -56,7 +58,8 @@ def build_split(
     train_idx = _indexed(train_ev, users, item_map)
     matrix = _interaction_matrix(train_idx, len(users), len(item_map))
     features, names = build_item_features(item_meta, item_feature_cfg or {})
-    train = Dataset(users, item_map, matrix, item_meta, features, names, train_idx)
+    activity = ItemActivity.from_events(train_idx, len(item_map), recent_days)
+    train = Dataset(users, item_map, matrix, item_meta, features, names, train_idx, activity)
     test, test_stats = _test_pairs(test_ev, train)
     stats = {
         "split": splitter.describe(),

@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recops.columns import Columns
+from recops.features.activity import ItemActivity
 from recops.features.idmap import IdMap
 
 _USERS = "users.parquet"
@@ -21,6 +22,7 @@ _MATRIX = "user_items.npz"
 _ITEM_FEATURES = "item_features.npz"
 _FEATURE_NAMES = "item_feature_names.json"
 _EVENTS = "train_events.parquet"
+_ACTIVITY = "item_activity.npz"
 _TEST = "test.parquet"
 _MANIFEST = "manifest.json"
 
@@ -31,7 +33,9 @@ class Dataset:
 
     `user_items` is users x items (CSR, float32, summed event weights). `items` holds item
     metadata in item-index order. `events` are the individual training events (user_idx,
-    item_idx, timestamp, weight) for models that need order or recency.
+    item_idx, timestamp, weight) for models that need order or recency. `activity` is the
+    items' recent popularity and last use (the features stage computes it once; trained
+    recommenders carry it for serving).
     """
 
     users: IdMap
@@ -41,6 +45,7 @@ class Dataset:
     item_features: sp.csr_matrix | None = None
     item_feature_names: list[str] = field(default_factory=list)
     events: pd.DataFrame | None = None
+    activity: ItemActivity | None = None
 
     @property
     def n_users(self) -> int:
@@ -67,6 +72,8 @@ class Dataset:
             (folder / _FEATURE_NAMES).write_text(json.dumps(self.item_feature_names))
         if self.events is not None:
             self.events.to_parquet(folder / _EVENTS, index=False)
+        if self.activity is not None:
+            self.activity.save(folder / _ACTIVITY)
 
     @staticmethod
     def load_events(folder: Path, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
@@ -89,6 +96,8 @@ class Dataset:
             names = json.loads((folder / _FEATURE_NAMES).read_text())
         events_path = folder / _EVENTS
         events = pd.read_parquet(events_path) if with_events and events_path.exists() else None
+        activity_path = folder / _ACTIVITY
+        activity = ItemActivity.load(activity_path) if activity_path.exists() else None
         return cls(
             users=IdMap(users, kind="user"),
             items=IdMap(item_meta[Columns.item].to_numpy(dtype=object), kind="item"),
@@ -97,6 +106,7 @@ class Dataset:
             item_features=features,
             item_feature_names=names,
             events=events,
+            activity=activity,
         )
 
 

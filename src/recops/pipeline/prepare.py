@@ -15,6 +15,7 @@ from recops.config import to_dict
 from recops.console import step
 from recops.data.ingest import run_ingest
 from recops.errors import DataSourceError
+from recops.features.activity import RECENT_DAYS
 from recops.features.build import build_split
 from recops.features.dataset import SplitData
 from recops.pipeline.context import StagePaths, dataset_key, read_json
@@ -56,6 +57,7 @@ def features_stage(cfg: DictConfig, paths: StagePaths) -> SplitData:
             weights=features["event_weights"],
             default_weight=float(features.get("default_weight", 1.0)),
             item_feature_cfg=features.get("item_features"),
+            recent_days=float(features.get("recent_days", RECENT_DAYS)),
         )
     split.stats["snapshot_hash"] = manifest.get("content_hash")
     split.stats["dataset"] = manifest.get("dataset")

@@ -18,9 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from recops.config import flatten
 from recops.console import step
+from recops.features.activity import ACTIVITY_COLUMNS, RECENT_DAYS
 from recops.features.dataset import Dataset, SplitData
 from recops.models.base import RecModel
-from recops.models.recommender import ACTIVITY_COLUMNS, RECENT_DAYS, Recommender
+from recops.models.recommender import Recommender
 from recops.pipeline.context import StagePaths, write_json
 from recops.registry.holdout import FEATURES_DIR_TAG, FEATURES_HASH_TAG, features_hash
 from recops.tracking.pyfunc import log_pyfunc
@@ -80,9 +81,7 @@ def train_stage(cfg: DictConfig, paths: StagePaths, split: SplitData | None = No
         # The tracking store's start-up (imports, schema check) overlaps the fit.
         experiment = pool.submit(prepare_tracking, cfg, paths)
         fit_time = fit_model(model, train)
-        recommender = Recommender.from_training(
-            model, train, training_events(train, paths), recent_days(cfg)
-        )
+        recommender = build_recommender(model, train, cfg, paths)
         if paths.model_dir.exists():
             shutil.rmtree(paths.model_dir)
         recommender.save(paths.model_dir)
@@ -95,17 +94,26 @@ def train_stage(cfg: DictConfig, paths: StagePaths, split: SplitData | None = No
     return outcome
 
 
+def build_recommender(
+    model: RecModel, train: Dataset, cfg: DictConfig, paths: StagePaths
+) -> Recommender:
+    """The fitted model with its id maps and item data. The items' recent activity (served
+    popularity, recency) comes with the features; a features folder written before they
+    carried it gets it from its training events (`features.recent_days` window)."""
+    events = None if train.activity is not None else training_events(train, paths)
+    return Recommender.from_training(model, train, events, recent_days(cfg))
+
+
 def training_events(train: Dataset, paths: StagePaths) -> pd.DataFrame | None:
-    """The training events for the items' recent activity (served popularity, recency):
-    `train`'s, else just the needed columns from the features folder."""
+    """`train`'s events, else just the columns the item activity needs from the folder."""
     if train.events is not None:
         return train.events
     return Dataset.load_events(paths.features_dir, ACTIVITY_COLUMNS)
 
 
 def recent_days(cfg: DictConfig) -> float:
-    """Window of the recent popularity stored with the model (`serve.fallback.recent_days`)."""
-    return float(OmegaConf.select(cfg, "serve.fallback.recent_days", default=RECENT_DAYS))
+    """Window of the items' recent popularity (`features.recent_days`)."""
+    return float(OmegaConf.select(cfg, "features.recent_days", default=RECENT_DAYS))
 
 
 def run_tags(

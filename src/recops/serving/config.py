@@ -39,7 +39,6 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class FallbackConfig:
-    recent_days: float = 14.0
     popularity_weight: float = 0.5
     content_weight: float = 0.5
     embedding_weight: float = 0.5

@@ -27,12 +27,7 @@ from recops.pipeline.context import StagePaths, read_json, write_json
 from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage
 from recops.pipeline.register import register_stage
-from recops.pipeline.train import (
-    log_training_run,
-    recent_days,
-    train_stage,
-    training_events,
-)
+from recops.pipeline.train import build_recommender, log_training_run, train_stage
 from recops.registry.promotion import register_version, version_tags
 from recops.tracking.store import configure_tracking
 
@@ -92,9 +87,7 @@ def train_fold_in(
         "folded %d users and %d new items into v%s's factors in %.2f s",
         split.train.n_users, int((~known).sum()), champion.version, fit_time,
     )  # fmt: skip
-    recommender = Recommender.from_training(
-        model, split.train, training_events(split.train, paths), recent_days(cfg)
-    )
+    recommender = build_recommender(model, split.train, cfg, paths)
     if paths.model_dir.exists():
         shutil.rmtree(paths.model_dir)
     recommender.save(paths.model_dir)

@@ -113,6 +113,29 @@ def test_split_round_trip(tmp_path: Path) -> None:
     assert (loaded.train.user_items != split.train.user_items).nnz == 0
     pd.testing.assert_frame_equal(loaded.test, split.test)
     assert loaded.stats == split.stats
+    before, after = split.train.activity, loaded.train.activity
+    assert before is not None and after is not None
+    np.testing.assert_array_equal(after.recent_popularity, before.recent_popularity)
+    np.testing.assert_array_equal(after.last_seen, before.last_seen)
+    assert (after.window_days, after.until) == (before.window_days, before.until)
+
+
+def test_item_activity_is_computed_on_the_training_events() -> None:
+    # days 0..9 train for both users (test: each user's last event); window 3 days before day 8
+    ev = frame(
+        [("a", "x", 0, "view"), ("a", "y", 6, "view"), ("a", "z", 8, "view"),
+         ("b", "x", 1, "view"), ("b", "y", 7, "view"), ("b", "z", 9, "view")]
+    )  # fmt: skip
+    catalogue = pd.DataFrame({Columns.item: ["x", "y", "z"]})
+    split = build_split(ev, catalogue, TimeSplit(0.3), WEIGHTS, recent_days=3.0)
+    activity = split.train.activity
+    assert activity is not None and activity.window_days == 3.0
+    order = split.train.items.to_internal(["x", "y", "z"])
+    # the last training event is b/y on day 7: x was last used on day 1, y on day 7
+    assert activity.until == pd.Timestamp(7, unit="D").timestamp()
+    np.testing.assert_array_equal(activity.recent_popularity[order], [0, 2, 0])
+    assert activity.last_seen[order][0] == pd.Timestamp(1, unit="D").timestamp()
+    assert np.isnan(activity.last_seen[order][2])  # z is only in the test part (catalogue)
 
 
 def test_empty_snapshot_is_refused() -> None:

@@ -14,7 +14,8 @@ from recops.columns import Columns
 from recops.features.dataset import Dataset
 from recops.models.als import ALSModel
 from recops.models.base import _mask_rows, _top_k_mask, top_k
-from recops.models.recommender import ItemActivity, Recommender
+from recops.features.activity import ItemActivity
+from recops.models.recommender import Recommender
 
 
 def events_for(dataset: Dataset) -> pd.DataFrame:
