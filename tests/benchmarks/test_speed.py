@@ -7,6 +7,7 @@ Writes reports/benchmarks/speed.md (and .json).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import subprocess
@@ -98,6 +99,15 @@ def overrides(tmp: Path, users: int, items: int, events: int) -> list[str]:
     ]
 
 
+def features_code_key() -> str:
+    """Hash of the code that writes the features (the cached world is rebuilt when it changes,
+    so the train stage is always measured on what the current features stage produces)."""
+    digest = hashlib.sha256()
+    for path in sorted((PROJECT_ROOT / "src" / "recops" / "features").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def prepare(args: list[str], work: Path, env: dict[str, str]) -> None:
     """Generate, ingest and split the world once; later runs reuse it (it is deterministic)."""
     if (work / "features" / "manifest.json").exists():
@@ -121,7 +131,7 @@ def test_train_stage_overhead(tmp_path: Path) -> None:
     }
     rows = {}
     for label, (users, items, events) in SIZES.items():
-        work = PROJECT_ROOT / "data" / "cache" / "benchmarks" / label
+        work = PROJECT_ROOT / "data" / "cache" / "benchmarks" / f"{label}-{features_code_key()}"
         args = overrides(work, users, items, events)
         prepare(args, work, env)
         matrix = str(work / "features" / "user_items.npz")
