@@ -11,10 +11,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recops.columns import Columns
+from recops.features.activity import ItemActivity
 from recops.features.dataset import Dataset
 from recops.models.als import ALSModel
 from recops.models.base import _mask_rows, _top_k_mask, top_k
-from recops.features.activity import ItemActivity
 from recops.models.recommender import Recommender
 
 
