@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from recops.features.dataset import Dataset
-from recops.models.factors import FactorModel
+from recops.models.factors import ImplicitFactorModel
 
 
-class ALSModel(FactorModel):
+class ALSModel(ImplicitFactorModel):
     """Weighted matrix factorisation for implicit feedback (confidence = 1 + alpha * weight)."""
 
     model_type = "als"
-    epochs_param = "iterations"
 
     def __init__(
         self,
@@ -36,8 +36,9 @@ class ALSModel(FactorModel):
         self.show_progress = bool(show_progress)
         self._estimator: AlternatingLeastSquares | None = None
 
-    def build_estimator(self) -> AlternatingLeastSquares:
-        """The bare implicit estimator with this model's hyperparameters."""
+    def build_estimator(self, user_items: sp.csr_matrix | None = None) -> AlternatingLeastSquares:
+        """The bare implicit estimator with this model's hyperparameters (implicit
+        initialises ALS factors itself, so `user_items` is not needed)."""
         return AlternatingLeastSquares(
             factors=self.factors,
             iterations=self.iterations,
@@ -46,20 +47,6 @@ class ALSModel(FactorModel):
             num_threads=self.num_threads,
             random_state=self.random_state,
         )
-
-    def _fit(self, dataset: Dataset) -> None:
-        self._estimator = None
-        self._fit_epochs(dataset, self.iterations)
-
-    def _fit_epochs(self, dataset: Dataset, epochs: int) -> None:
-        # implicit parallelises over users itself; a BLAS thread pool underneath thrashes.
-        with threadpool_limits(1, "blas"):
-            if self._estimator is None:
-                self._estimator = self.build_estimator()
-            self._estimator.iterations = epochs  # implicit continues from existing factors
-            self._estimator.fit(dataset.user_items, show_progress=self.show_progress)
-        self.user_factors = np.ascontiguousarray(self._estimator.user_factors, dtype=np.float32)
-        self.item_factors = np.ascontiguousarray(self._estimator.item_factors, dtype=np.float32)
 
     def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> ALSModel:
         """Fold `dataset`'s users into fixed item factors, without a full retrain.
@@ -83,7 +70,5 @@ class ALSModel(FactorModel):
             if new_items.size:
                 estimator.partial_fit_items(new_items, user_items.T.tocsr()[new_items])
                 estimator.partial_fit_users(users, user_items)
-        self._estimator = estimator
-        self.user_factors = np.ascontiguousarray(estimator.user_factors, dtype=np.float32)
-        self.item_factors = np.ascontiguousarray(estimator.item_factors, dtype=np.float32)
+        self._keep_factors(estimator)
         return self

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.bpr import BayesianPersonalizedRanking
-from threadpoolctl import threadpool_limits
 
-from recops.features.dataset import Dataset
-from recops.models.factors import FactorModel
+from recops.models.factors import ImplicitFactorModel
 
 
-class BPRModel(FactorModel):
+class BPRModel(ImplicitFactorModel):
     """Matrix factorisation trained by SGD on (user, liked item, other item) triples.
 
     implicit appends a bias column: `item_factors` is items x (factors + 1) with the item bias
@@ -32,7 +30,6 @@ class BPRModel(FactorModel):
     """
 
     model_type = "bpr"
-    epochs_param = "iterations"
 
     def __init__(
         self,
@@ -78,20 +75,6 @@ class BPRModel(FactorModel):
                 user_items, self.factors, self.init_std, rng
             )
         return estimator
-
-    def _fit(self, dataset: Dataset) -> None:
-        self._estimator = None
-        self._fit_epochs(dataset, self.iterations)
-
-    def _fit_epochs(self, dataset: Dataset, epochs: int) -> None:
-        # implicit parallelises SGD itself; a BLAS thread pool underneath only thrashes.
-        with threadpool_limits(1, "blas"):
-            if self._estimator is None:
-                self._estimator = self.build_estimator(dataset.user_items)
-            self._estimator.iterations = epochs  # implicit continues from existing factors
-            self._estimator.fit(dataset.user_items, show_progress=self.show_progress)
-        self.user_factors = np.ascontiguousarray(self._estimator.user_factors, dtype=np.float32)
-        self.item_factors = np.ascontiguousarray(self._estimator.item_factors, dtype=np.float32)
 
 
 def initial_factors(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.matrix_factorization_base import MatrixFactorizationBase
+from threadpoolctl import threadpool_limits
 
+from recops.features.dataset import Dataset
 from recops.models.base import RecModel
 
 _FACTORS = "factors.npz"
@@ -43,3 +48,35 @@ class FactorModel(RecModel):
         with np.load(folder / _FACTORS) as data:
             self.user_factors = data["user_factors"]
             self.item_factors = data["item_factors"]
+
+
+class ImplicitFactorModel(FactorModel):
+    """A factor model trained by one of implicit's CPU estimators, `iterations` epochs at a
+    time (implicit continues from the estimator's current factors)."""
+
+    epochs_param = "iterations"
+    iterations: int
+    show_progress: bool
+    _estimator: MatrixFactorizationBase | None
+
+    @abstractmethod
+    def build_estimator(self, user_items: sp.csr_matrix) -> MatrixFactorizationBase:
+        """The bare implicit estimator with this model's hyperparameters, for `user_items`."""
+
+    def _fit(self, dataset: Dataset) -> None:
+        self._estimator = None
+        self._fit_epochs(dataset, self.iterations)
+
+    def _fit_epochs(self, dataset: Dataset, epochs: int) -> None:
+        # implicit parallelises over users itself; a BLAS thread pool underneath thrashes.
+        with threadpool_limits(1, "blas"):
+            if self._estimator is None:
+                self._estimator = self.build_estimator(dataset.user_items)
+            self._estimator.iterations = epochs
+            self._estimator.fit(dataset.user_items, show_progress=self.show_progress)
+        self._keep_factors(self._estimator)
+
+    def _keep_factors(self, estimator: MatrixFactorizationBase) -> None:
+        self._estimator = estimator
+        self.user_factors = np.ascontiguousarray(estimator.user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(estimator.item_factors, dtype=np.float32)
