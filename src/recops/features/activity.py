@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recops.columns import Columns
+from recops.features.timestamps import epoch_ns
 
 #: Default window of `ItemActivity.recent_popularity` (`features.recent_days`).
 RECENT_DAYS = 14.0
@@ -44,7 +45,7 @@ class ItemActivity:
         """From events with user_idx, item_idx, timestamp; None when there are none."""
         if events is None or events.empty or any(c not in events for c in ACTIVITY_COLUMNS):
             return None
-        stamps = _epoch_ns(events[Columns.timestamp])
+        stamps = epoch_ns(events[Columns.timestamp])
         items = events[Columns.item_idx].to_numpy(dtype=np.int64)
         until = int(stamps.max())
         last = np.full(n_items, _NO_EVENT)
@@ -70,11 +71,3 @@ class ItemActivity:
         with np.load(path) as data:
             window_days, until = data["window"].tolist()
             return cls(data["recent_popularity"], data["last_seen"], window_days, until)
-
-
-def _epoch_ns(stamps: pd.Series) -> np.ndarray:
-    """Nanoseconds since the epoch (UTC, int64) of a datetime column, naive (= UTC) or
-    tz-aware; integers, so no per-event float conversion."""
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)

@@ -15,6 +15,7 @@ from gensim.models import Word2Vec
 
 from recops.columns import Columns
 from recops.features.dataset import Dataset
+from recops.features.timestamps import epoch_ns
 from recops.models.factors import FactorModel
 
 log = logging.getLogger(__name__)
@@ -154,12 +155,11 @@ def training_events(dataset: Dataset) -> pd.DataFrame:
 
 def ordered_events(events: pd.DataFrame) -> pd.DataFrame:
     """user_idx, item_idx, timestamp (int ns, UTC) sorted by user then time (stable)."""
-    ts = pd.to_datetime(events[Columns.timestamp], utc=True).dt.as_unit("ns")
     frame = pd.DataFrame(
         {
             Columns.user_idx: events[Columns.user_idx].to_numpy(dtype=np.int64),
             Columns.item_idx: events[Columns.item_idx].to_numpy(dtype=np.int64),
-            Columns.timestamp: ts.astype("int64").to_numpy(),
+            Columns.timestamp: epoch_ns(events[Columns.timestamp]),
         }
     )
     order = np.lexsort((frame[Columns.timestamp].to_numpy(), frame[Columns.user_idx].to_numpy()))

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from recops.columns import Columns
 from recops.errors import ConfigError
 from recops.features.dataset import Dataset
+from recops.features.timestamps import epoch_ns
 
 _DECAY = "recency_decay.npz"
 
@@ -32,9 +33,8 @@ def recency_decay(events: pd.DataFrame, shape: tuple[int, int], half_life: float
     if half_life <= 0:
         raise ConfigError(f"model.recency_half_life must be > 0, got {half_life}")
     users = events[Columns.user_idx].to_numpy(dtype=np.int64)
-    stamps = pd.to_datetime(events[Columns.timestamp], utc=True).dt.as_unit("ns")
     later = (
-        pd.Series(stamps.astype("int64").to_numpy())
+        pd.Series(epoch_ns(events[Columns.timestamp]))
         .groupby(users)
         .rank(method="min", ascending=False)
         .to_numpy()
