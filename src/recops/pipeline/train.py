@@ -82,15 +82,27 @@ def train_stage(cfg: DictConfig, paths: StagePaths, split: SplitData | None = No
         experiment = pool.submit(prepare_tracking, cfg, paths)
         fit_time = fit_model(model, train)
         recommender = build_recommender(model, train, cfg, paths)
-        if paths.model_dir.exists():
-            shutil.rmtree(paths.model_dir)
-        recommender.save(paths.model_dir)
-        run_id, model_uri = log_training_run(
-            cfg, paths, recommender, stats, fit_time, experiment.result()
-        )
-    outcome = TrainOutcome(run_id, model_uri, model.model_type, fit_time, recommender)
+        outcome = save_and_log(cfg, paths, recommender, stats, fit_time, experiment.result())
+    log.info("trained %s in %.1f s; MLflow run %s", model.model_type, fit_time, outcome.run_id)
+    return outcome
+
+
+def save_and_log(
+    cfg: DictConfig,
+    paths: StagePaths,
+    recommender: Recommender,
+    stats: dict[str, Any],
+    fit_time: float,
+    experiment_id: str | None = None,
+) -> TrainOutcome:
+    """Save the recommender as `paths.model_dir` (replacing it), log the MLflow run and write
+    the run file the later stages read."""
+    if paths.model_dir.exists():
+        shutil.rmtree(paths.model_dir)
+    recommender.save(paths.model_dir)
+    run_id, model_uri = log_training_run(cfg, paths, recommender, stats, fit_time, experiment_id)
+    outcome = TrainOutcome(run_id, model_uri, recommender.model_type, fit_time, recommender)
     write_json(paths.run_file, {**outcome.to_dict(), "snapshot_hash": stats.get("snapshot_hash")})
-    log.info("trained %s in %.1f s; MLflow run %s", model.model_type, fit_time, run_id)
     return outcome
 
 

@@ -8,7 +8,6 @@ leaves no partial registry entry (only an MLflow training run marked FAILED).
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +22,11 @@ from recops.features.dataset import SplitData
 from recops.models.als import ALSModel
 from recops.models.recommender import Recommender
 from recops.monitoring.check import Champion
-from recops.pipeline.context import StagePaths, read_json, write_json
+from recops.pipeline.context import StagePaths, read_json
 from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage
 from recops.pipeline.register import register_stage
-from recops.pipeline.train import build_recommender, log_training_run, train_stage
+from recops.pipeline.train import build_recommender, save_and_log, train_stage
 from recops.registry.promotion import register_version, version_tags
 from recops.tracking.store import configure_tracking
 
@@ -88,23 +87,10 @@ def train_fold_in(
         split.train.n_users, int((~known).sum()), champion.version, fit_time,
     )  # fmt: skip
     recommender = build_recommender(model, split.train, cfg, paths)
-    if paths.model_dir.exists():
-        shutil.rmtree(paths.model_dir)
-    recommender.save(paths.model_dir)
     logged_cfg = cfg.copy()  # log the hyperparameters really used: the champion's
     with open_dict(logged_cfg):
         logged_cfg.model = OmegaConf.create(model.get_config())
-    run_id, model_uri = log_training_run(logged_cfg, paths, recommender, split.stats, fit_time)
-    write_json(
-        paths.run_file,
-        {
-            "run_id": run_id,
-            "model_uri": model_uri,
-            "model_type": model.model_type,
-            "fit_time_s": fit_time,
-            "snapshot_hash": split.stats.get("snapshot_hash"),
-        },
-    )
+    run_id = save_and_log(logged_cfg, paths, recommender, split.stats, fit_time).run_id
     extra = {FOLDED_FROM_TAG: champion.version}
     return _evaluated(cfg, paths, split, run_id, recommender, "fold_in", extra)
 
