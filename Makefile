@@ -26,20 +26,30 @@ run: install
 	dvc repro
 	recops summary
 
-test: install browser
+test: install system
 	pytest
 
-# Headless chromium for the MLflow UI screenshot test (Debian package), installed only if
-# missing; when it cannot be installed the test is skipped with the reason.
-.PHONY: browser
-browser:
-	@test -x /usr/bin/chromium || { \
+# Debian packages the tests start for real: chromium (MLflow UI screenshots), PostgreSQL,
+# Java + OpenBLAS (Spark), Prometheus (promtool, alert tests), podman/buildah/runc/debootstrap
+# (container image), apache2-utils (ab). Installed only when one is missing; a package that
+# cannot be installed makes its tests skip with the reason.
+SYSTEM_PACKAGES := chromium postgresql openjdk-17-jre-headless libopenblas0-pthread prometheus \
+	podman buildah runc debootstrap apache2-utils
+.PHONY: system browser
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing Debian packages for the tests:" $$missing; \
 		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			$$SUDO apt-get install -y -qq chromium) \
-		|| echo "warning: could not install chromium; the MLflow UI test will be skipped"; }
+			$$SUDO apt-get install -y -qq --no-install-recommends $$missing) \
+		|| echo "warning: could not install some of: $$missing; their tests will be skipped"; \
+	fi
+browser: system
 
-test-all: install
+test-all: install system
 	pytest -m "not benchmark"
 
 bench: install
