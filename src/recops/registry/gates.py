@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from recops.columns import Columns
 from recops.errors import RecopsError
-from recops.evaluation.evaluate import EvaluationResult
+from recops.evaluation.evaluate import EvaluationResult, evaluate_with_config
 from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
 from recops.registry.comparison import GateResult, MetricComparison, compare_metric
@@ -86,8 +86,6 @@ class GateContext:
 
     def evaluation(self, version: str) -> EvaluationResult:
         if version not in self._evaluations:
-            from recops.pipeline.evaluate import evaluate_with_config
-
             result = evaluate_with_config(
                 self.recommender(version), self.split(), self.cfg, with_baseline=False
             )
