@@ -149,7 +149,7 @@ def evaluate(
     model_users = score_users(recommender, split, test, s, recommender.model_type)
     result = EvaluationResult(recommender.model_type, test.segment_metrics(model_users, s))
     result.per_user = model_users.metrics
-    result.sample = test.sample.describe()
+    result.sample = {**test.sample.describe(), "overlap": holdout_overlap(recommender, split, test)}
     warm = test.sample.segment_mask("warm")
     headline = {k: v[warm] for k, v in model_users.metrics.values.items()}
     result.intervals = confidence_intervals(
@@ -173,6 +173,20 @@ def evaluate_with_config(
     return evaluate(
         recommender, split, with_baseline=with_baseline, settings=EvalSettings.from_config(cfg)
     )
+
+
+def holdout_overlap(
+    recommender: Recommender, split: SplitData, test: EvaluationTest
+) -> dict[str, float]:
+    """Share of the evaluated warm test users, and of the test items, that `recommender` knows:
+    near 1 for a model of this data, near 0 for a model of another dataset (whose metrics
+    here mean nothing)."""
+    users = test.users[test.sample.segment_mask("warm")]
+    items = split.train.items.external_ids[np.unique(test.relevance.indices)]
+    return {
+        "users": float(np.mean(recommender.users.lookup(users) >= 0)) if len(users) else 1.0,
+        "items": float(np.mean(recommender.items.lookup(items) >= 0)) if len(items) else 1.0,
+    }
 
 
 def compare_on_users(
