@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from recops.config import to_dict
 from recops.console import step
-from recops.data.ingest import run_ingest
+from recops.data.ingest import IngestSettings, run_ingest
 from recops.errors import DataSourceError
 from recops.features.activity import RECENT_DAYS
 from recops.features.build import build_split
@@ -28,8 +28,11 @@ SNAPSHOT_MANIFEST = "manifest.json"
 
 def ingest_stage(cfg: DictConfig, paths: StagePaths) -> dict[str, Any]:
     """Load the source, validate, append to DuckDB and export the parquet snapshot."""
+    settings = IngestSettings.from_config(to_dict(cfg.data.get("ingest") or {}))
     source = instantiate(cfg.data.source, _convert_="all")
-    report = run_ingest(source, dataset_key(cfg.data), paths.duckdb, paths.snapshot_dir)
+    report = run_ingest(
+        source, dataset_key(cfg.data), paths.duckdb, paths.snapshot_dir, settings=settings
+    )
     return report.to_dict()
 
 
