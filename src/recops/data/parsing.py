@@ -32,6 +32,32 @@ def scalar_text(value: Any) -> str | None:
     return str(value).strip()
 
 
+def arrow_strings(col: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow data of an Arrow-backed string column (`pd.ArrowDtype(pa.string())`), else
+    None. Sources hand such columns to validation for big inputs: every string check is then
+    an Arrow kernel over the column, with no Python object per cell."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.ArrowDtype) and (
+        pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    ):
+        arrow = col.array.__arrow_array__()  # type: ignore[union-attr]
+        return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
+    return None
+
+
+def arrow_series(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index, copy=False)
+
+
+def _arrow_text(arr: pa.ChunkedArray, null_tokens: frozenset[str] = frozenset()) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(arr)
+    missing = pc.equal(trimmed, "")
+    if null_tokens:
+        tokens = pa.array(sorted(null_tokens), pa.string())
+        missing = pc.or_(missing, pc.is_in(trimmed, value_set=tokens))
+    return pc.if_else(missing, pa.scalar(None, pa.string()), trimmed)
+
+
 def strip_strings(col: pd.Series) -> pd.Series:
     """All-string column -> stripped strings (object dtype), None for missing/blank.
 
@@ -56,7 +82,10 @@ def longer_than(text: pd.Series, limit: int) -> np.ndarray:
 
 
 def as_text(col: pd.Series) -> pd.Series:
-    """Stripped strings (object dtype), missing/blank as NA; 1.0-style float ids -> '1'."""
+    """Stripped strings (object dtype), missing/blank as NA; 1.0-style float ids -> '1'.
+    Arrow-backed string columns stay Arrow-backed."""
+    if (arr := arrow_strings(col)) is not None:
+        return arrow_series(_arrow_text(arr), col.index)
     if ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
         return _numeric_text(col)
     if ptypes.infer_dtype(col, skipna=True) in _STRING_KINDS:
@@ -79,6 +108,8 @@ def as_id(col: pd.Series, null_tokens: frozenset[str] = frozenset()) -> tuple[pd
     non-integral float or one beyond 2**53 (not an exact integer) gets a problem code and None.
     """
     codes = np.zeros(len(col), dtype=np.int8)
+    if (arr := arrow_strings(col)) is not None:
+        return arrow_series(_arrow_text(arr, null_tokens), col.index), codes
     if ptypes.is_float_dtype(col):
         text, codes = _float_ids(col.to_numpy(dtype="float64"))
         return pd.Series(text, index=col.index, dtype=object), codes

@@ -96,7 +96,8 @@ class SnapshotManifest:
 _STAGED = "staged_events"
 _STAGING_DDL = f"""CREATE TEMP TABLE {_STAGED} ({Columns.source_row} BIGINT,
     {Columns.user} VARCHAR, {Columns.item} VARCHAR, {Columns.timestamp} TIMESTAMP_NS,
-    {Columns.event_type} VARCHAR, {Columns.value} DOUBLE, {Columns.weight} DOUBLE)"""
+    {Columns.event_type} VARCHAR, {Columns.value} DOUBLE, {Columns.weight} DOUBLE,
+    key_hash UBIGINT)"""
 _STAGED_SCHEMA = pa.schema([(Columns.source_row, pa.int64()), *EVENTS_SCHEMA])
 
 
@@ -144,15 +145,21 @@ class BatchWriter:
             0, Columns.source_row, pa.array(rows, pa.int64())
         )
         with self.store._registered("incoming_events", table.cast(_STAGED_SCHEMA)):
-            self.store._run(f"INSERT INTO {_STAGED} SELECT * FROM incoming_events")
+            self.store._run(
+                f"INSERT INTO {_STAGED} SELECT *, hash({', '.join(_EVENT_KEY)}) "
+                "FROM incoming_events"
+            )
 
     def duplicates(self) -> pd.DataFrame:
         """(source_row, first_row) of each staged row whose (user, item, type, timestamp)
         already occurs at an earlier source row of the batch; they leave the staging table."""
         keys = ", ".join(_EVENT_KEY)
+        # grouping one 64-bit hash is cheap; only rows sharing a hash are compared exactly
         dups = self.store.con.execute(
-            f"""SELECT s.{Columns.source_row}, d.first_row FROM {_STAGED} s
-                JOIN (SELECT {keys}, min({Columns.source_row}) AS first_row FROM {_STAGED}
+            f"""WITH suspects AS (SELECT * FROM {_STAGED} WHERE key_hash IN (
+                    SELECT key_hash FROM {_STAGED} GROUP BY key_hash HAVING count(*) > 1))
+                SELECT s.{Columns.source_row}, d.first_row FROM suspects s
+                JOIN (SELECT {keys}, min({Columns.source_row}) AS first_row FROM suspects
                       GROUP BY {keys} HAVING count(*) > 1) d USING ({keys})
                 WHERE s.{Columns.source_row} > d.first_row
                 ORDER BY s.{Columns.source_row}"""

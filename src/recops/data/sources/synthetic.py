@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from recops.columns import Columns
@@ -184,14 +185,16 @@ class SyntheticSource:
             np.count_nonzero(np.bincount(user)), item_cat.size, item_cat.size - self.n_items,
             self._total_weeks(), time.perf_counter() - began,
         )  # fmt: skip
-        user_ids, item_ids = _ids("u", self.n_users), _ids("i", item_cat.size)
+        user_ids = pa.array(_ids("u", self.n_users), pa.string())
+        item_ids = pa.array(_ids("i", item_cat.size), pa.string())
 
         def chunks() -> Iterator[pd.DataFrame]:
             for lo in range(0, max(user.size, 1), chunk_rows):
                 part = slice(lo, lo + chunk_rows)
                 yield self._events_frame(
-                    user_ids[user[part]], item_ids[item[part]], ts[part], etype[part], lo + 1
-                )
+                    user_ids.take(user[part]), item_ids.take(item[part]), ts[part], etype[part],
+                    lo + 1,
+                )  # fmt: skip
 
         return RawStream(
             chunks, items, self._origin(), self._content_hash(), int(user.size), self.name
@@ -349,20 +352,25 @@ class SyntheticSource:
 
     def _events_frame(
         self,
-        user_ids: NDArray[np.object_],
-        item_ids: NDArray[np.object_],
+        user_ids: pa.Array,
+        item_ids: pa.Array,
         ts: IntArray,
         etype: NDArray[np.int8],
         first_row: int,
     ) -> pd.DataFrame:
+        """One chunk; the string columns are Arrow-backed (compact, validated by Arrow
+        kernels: see `recops.data.parsing.arrow_strings`)."""
         stamps = (self._start_ns + ts * 1_000_000_000).view("datetime64[ns]")
         n = ts.size
+        strings = pd.ArrowDtype(pa.string())
         return pd.DataFrame(
             {
-                Columns.user: user_ids,
-                Columns.item: item_ids,
+                Columns.user: pd.Series(user_ids, dtype=strings),
+                Columns.item: pd.Series(item_ids, dtype=strings),
                 Columns.timestamp: stamps,
-                Columns.event_type: np.array(EVENT_TYPES, dtype=object)[etype],
+                Columns.event_type: pd.Series(
+                    pa.array(EVENT_TYPES, pa.string()).take(etype), dtype=strings
+                ),
                 Columns.value: np.full(n, np.nan),
                 Columns.weight: np.ones(n),
                 Columns.source_row: np.arange(first_row, first_row + n, dtype=np.int64),
