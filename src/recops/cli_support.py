@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from recops.console import console
+from recops.console import console, escape
 from recops.errors import RecopsError
 
 
@@ -15,5 +15,5 @@ def exit_on_error() -> Iterator[None]:
     try:
         yield
     except RecopsError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(1)

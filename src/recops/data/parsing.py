@@ -32,6 +32,32 @@ def scalar_text(value: Any) -> str | None:
     return str(value).strip()
 
 
+def arrow_strings(col: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow data of an Arrow-backed string column (`pd.ArrowDtype(pa.string())`), else
+    None. Sources hand such columns to validation for big inputs: every string check is then
+    an Arrow kernel over the column, with no Python object per cell."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.ArrowDtype) and (
+        pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    ):
+        arrow = col.array.__arrow_array__()  # type: ignore[union-attr]
+        return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
+    return None
+
+
+def arrow_series(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index, copy=False)
+
+
+def _arrow_text(arr: pa.ChunkedArray, null_tokens: frozenset[str] = frozenset()) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(arr)
+    missing = pc.equal(trimmed, "")
+    if null_tokens:
+        tokens = pa.array(sorted(null_tokens), pa.string())
+        missing = pc.or_(missing, pc.is_in(trimmed, value_set=tokens))
+    return pc.if_else(missing, pa.scalar(None, pa.string()), trimmed)
+
+
 def strip_strings(col: pd.Series) -> pd.Series:
     """All-string column -> stripped strings (object dtype), None for missing/blank.
 
@@ -56,13 +82,65 @@ def longer_than(text: pd.Series, limit: int) -> np.ndarray:
 
 
 def as_text(col: pd.Series) -> pd.Series:
-    """Stripped strings (object dtype), missing/blank as NA; 1.0-style float ids -> '1'."""
+    """Stripped strings (object dtype), missing/blank as NA; 1.0-style float ids -> '1'.
+    Arrow-backed string columns stay Arrow-backed."""
+    if (arr := arrow_strings(col)) is not None:
+        return arrow_series(_arrow_text(arr), col.index)
     if ptypes.is_numeric_dtype(col) and not ptypes.is_bool_dtype(col):
         return _numeric_text(col)
     if ptypes.infer_dtype(col, skipna=True) in _STRING_KINDS:
         return strip_strings(col)
     out = col.map(scalar_text, na_action="ignore").astype(object)  # mixed types: rare
     return out.where(out.notna() & out.ne(""), None)
+
+
+#: Largest integer a float64 holds exactly; float ids beyond it are not trusted.
+MAX_EXACT_FLOAT = 2**53
+ID_OK, ID_NOT_INTEGER, ID_UNSAFE_FLOAT = 0, 1, 2
+
+
+def as_id(col: pd.Series, null_tokens: frozenset[str] = frozenset()) -> tuple[pd.Series, np.ndarray]:
+    """Ids as stripped strings (None when missing, blank or a null token such as "NaN"), and a
+    problem code per row (ID_OK, ID_NOT_INTEGER, ID_UNSAFE_FLOAT).
+
+    Float ids (a Parquet column that went through floats) become integer strings when whole
+    and exact (1.0 -> "1", so one id has one spelling whatever file it came from); a
+    non-integral float or one beyond 2**53 (not an exact integer) gets a problem code and None.
+    """
+    codes = np.zeros(len(col), dtype=np.int8)
+    if (arr := arrow_strings(col)) is not None:
+        return arrow_series(_arrow_text(arr, null_tokens), col.index), codes
+    if ptypes.is_float_dtype(col):
+        text, codes = _float_ids(col.to_numpy(dtype="float64"))
+        return pd.Series(text, index=col.index, dtype=object), codes
+    if col.dtype == object and ptypes.infer_dtype(col, skipna=True) not in _STRING_KINDS:
+        floats = col.map(lambda v: isinstance(v, float | np.floating)).to_numpy(dtype=bool)
+        if floats.any():
+            col = col.copy()
+            text, float_codes = _float_ids(col[floats].to_numpy(dtype="float64"))
+            col[floats], codes[floats] = text, float_codes
+    text = as_text(col)
+    if null_tokens:
+        arr = pa.array(text, type=pa.string(), from_pandas=True)
+        is_null = np.asarray(
+            pc.is_in(arr, value_set=pa.array(sorted(null_tokens), pa.string())).fill_null(False),
+            dtype=bool,
+        )
+        if is_null.any():
+            text = text.where(~is_null, None)
+    return text, codes
+
+
+def _float_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    present = ~np.isnan(values)
+    whole = present & np.isfinite(values) & (np.floor(values) == values)
+    exact = whole & (np.abs(values) <= MAX_EXACT_FLOAT)
+    codes = np.where(
+        present & ~whole, ID_NOT_INTEGER, np.where(whole & ~exact, ID_UNSAFE_FLOAT, ID_OK)
+    ).astype(np.int8)
+    text = np.full(len(values), None, dtype=object)
+    text[exact] = values[exact].astype(np.int64).astype(str).astype(object)
+    return text, codes
 
 
 def _numeric_text(col: pd.Series) -> pd.Series:
@@ -216,8 +294,22 @@ def _string_timestamps(text: pd.Series, max_epoch: float) -> tuple[pd.Series, pd
     codes = pd.Series(TS_OK, index=text.index)
     out[~rest], codes[~rest] = _epoch_seconds(num[~rest], max_epoch)
     if rest.any():
-        out[rest] = _iso_strings(strip_strings(text[rest]))
+        stripped = strip_strings(text[rest])
+        out[rest] = _iso_strings(stripped)
+        failed = stripped[out[rest].isna().to_numpy() & stripped.notna().to_numpy()]
+        if len(failed):
+            codes[failed.index] = [_out_of_range_code(s) for s in failed]
     return out, codes
+
+
+def _out_of_range_code(text: str) -> int:
+    """For an ISO date nanosecond datetimes cannot hold (after 2262 or before 1677): whether
+    it is in the future or before 1970; TS_OK (then: unparseable) for anything else."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return TS_OK
+    return TS_FUTURE if parsed.year >= 2262 else TS_BEFORE_1970 if parsed.year < 1970 else TS_OK
 
 
 def _kind(value: Any) -> str:
@@ -249,15 +341,16 @@ def _mixed_timestamps(col: pd.Series, max_epoch: float) -> tuple[pd.Series, pd.S
 
 
 def parse_timestamps(
-    col: pd.Series, now: pd.Timestamp | None = None
+    col: pd.Series, now: pd.Timestamp | None = None, tolerance: pd.Timedelta | None = None
 ) -> tuple[pd.Series, pd.Series]:
     """Parse epoch seconds / ISO-8601 (any tz) / datetimes, mixed, to naive-UTC datetime64[ns].
 
-    Returns the parsed column (NaT where invalid) and a problem code per row
-    (TS_OK, TS_UNPARSEABLE, TS_BEFORE_1970, TS_FUTURE: later than ``now`` + 1 day).
+    Returns the parsed column (NaT where invalid) and a problem code per row (TS_OK,
+    TS_UNPARSEABLE, TS_BEFORE_1970, TS_FUTURE: later than ``now`` + ``tolerance``, 1 day
+    by default).
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
-    limit = now + pd.Timedelta(days=1)
+    limit = now + (tolerance if tolerance is not None else pd.Timedelta(days=1))
     max_epoch = (limit - EPOCH).total_seconds()
     if ptypes.is_datetime64_any_dtype(col):
         out, codes = _naive_utc(col), pd.Series(TS_OK, index=col.index)

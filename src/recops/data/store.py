@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,7 +32,7 @@ from recops.data.hashing import ContentHasher
 from recops.data.schema import EVENTS_SCHEMA, ITEMS_SCHEMA, QUARANTINE_SCHEMA, STORE_DDL
 from recops.data.sources.base import RawData
 from recops.data.validation import RAW, ValidationResult
-from recops.errors import DataSourceError
+from recops.errors import ConfigError, DataSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +93,139 @@ class SnapshotManifest:
         return asdict(self)
 
 
+_STAGED = "staged_events"
+_STAGING_DDL = f"""CREATE TEMP TABLE {_STAGED} ({Columns.source_row} BIGINT,
+    {Columns.user} VARCHAR, {Columns.item} VARCHAR, {Columns.timestamp} TIMESTAMP_NS,
+    {Columns.event_type} VARCHAR, {Columns.value} DOUBLE, {Columns.weight} DOUBLE,
+    key_hash UBIGINT)"""
+_STAGED_SCHEMA = pa.schema([(Columns.source_row, pa.int64()), *EVENTS_SCHEMA])
+
+
+class BatchWriter:
+    """One batch in the making (from `EventStore.write_batch`).
+
+    `stage` appends a validated chunk: its quarantined rows go straight to ``quarantine``, its
+    valid rows to a staging table. `duplicates` then finds staged rows repeating the key of an
+    earlier row of the batch (whatever chunk each came from) and drops them from staging; the
+    caller quarantines them. `finish` inserts what is left (anti-joined against the dataset's
+    events: idempotence) and the items, and records the batch.
+    """
+
+    def __init__(self, store: EventStore, dataset: str, origin: str, content_hash: str) -> None:
+        self.store, self.dataset = store, dataset
+        self.counts: dict[str, int] = {}
+        batch_id = int(store._scalar("SELECT nextval('batch_id_seq')"))
+        self.report = BatchReport(
+            batch_id=batch_id,
+            dataset=dataset,
+            origin=origin,
+            content_hash=content_hash,
+            started_at=_now().isoformat(),
+            finished_at="",
+            n_rows=0,
+            n_valid=0,
+            n_inserted=0,
+            n_already_present=0,
+            n_quarantined=0,
+            status="failed",
+        )
+
+    def stage(self, validation: ValidationResult) -> None:
+        """Add one validated chunk (rows of the whole batch count once, in source order)."""
+        for key, n in validation.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        self.add_quarantine(validation.quarantine, counted=False)
+        valid = validation.valid
+        if valid.empty:
+            return
+        rows = validation.source_rows
+        if rows is None:
+            rows = np.arange(1, len(valid) + 1, dtype=np.int64)
+        table = _arrow(valid, EVENTS_SCHEMA).add_column(
+            0, Columns.source_row, pa.array(rows, pa.int64())
+        )
+        with self.store._registered("incoming_events", table.cast(_STAGED_SCHEMA)):
+            self.store._run(
+                f"INSERT INTO {_STAGED} SELECT *, hash({', '.join(_EVENT_KEY)}) "
+                "FROM incoming_events"
+            )
+
+    def duplicates(self) -> pd.DataFrame:
+        """(source_row, first_row) of each staged row whose (user, item, type, timestamp)
+        already occurs at an earlier source row of the batch; they leave the staging table."""
+        keys = ", ".join(_EVENT_KEY)
+        # grouping one 64-bit hash is cheap; only rows sharing a hash are compared exactly
+        dups = self.store.con.execute(
+            f"""WITH suspects AS (SELECT * FROM {_STAGED} WHERE key_hash IN (
+                    SELECT key_hash FROM {_STAGED} GROUP BY key_hash HAVING count(*) > 1))
+                SELECT s.{Columns.source_row}, d.first_row FROM suspects s
+                JOIN (SELECT {keys}, min({Columns.source_row}) AS first_row FROM suspects
+                      GROUP BY {keys} HAVING count(*) > 1) d USING ({keys})
+                WHERE s.{Columns.source_row} > d.first_row
+                ORDER BY s.{Columns.source_row}"""
+        ).df()
+        if len(dups):
+            with self.store._registered("duplicate_rows", pa.Table.from_pandas(dups)):
+                self.store._run(
+                    f"""DELETE FROM {_STAGED} WHERE {Columns.source_row} IN
+                        (SELECT {Columns.source_row} FROM duplicate_rows)"""
+                )
+        return dups
+
+    def add_quarantine(self, quarantine: pd.DataFrame, counted: bool = True) -> None:
+        """Quarantine rows (rule, detail, raw) of this batch; `counted` adds them to the
+        batch's counts (rows found after staging, such as duplicates)."""
+        if counted:
+            for rule, n in quarantine[Columns.rule].value_counts().items():
+                self.counts[str(rule)] = self.counts.get(str(rule), 0) + int(n)
+            self.counts["quarantined"] = self.counts.get("quarantined", 0) + len(quarantine)
+            self.counts["valid"] = self.counts.get("valid", 0) - len(quarantine)
+        self.store._insert_quarantine(self.dataset, self.report.batch_id, quarantine, "")
+
+    def finish(self, items_validation: ValidationResult | None = None) -> BatchReport:
+        """Insert the staged events and the items; the batch's report."""
+        report, store = self.report, self.store
+        report.n_rows = self.counts.get("rows", 0)
+        report.n_valid = self.counts.get("valid", 0)
+        report.n_quarantined = self.counts.get("quarantined", 0)
+        report.rule_counts = {
+            k: v for k, v in self.counts.items() if k not in ("rows", "valid", "quarantined") and v
+        }
+        matches = " AND ".join(f"e.{c} = i.{c}" for c in _EVENT_KEY)
+        report.n_inserted = store._run(
+            f"""INSERT INTO events
+                SELECT $dataset, {", ".join(f"i.{c}" for c in EVENT_COLUMNS)}, $batch
+                FROM {_STAGED} i
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM events e WHERE e.{_DS} = $dataset AND {matches})""",
+            {"dataset": self.dataset, "batch": report.batch_id},
+        )
+        report.n_already_present = report.n_valid - report.n_inserted
+        if items_validation is not None:
+            report.n_items = len(items_validation.valid)
+            report.n_items_quarantined = len(items_validation.quarantine)
+            report.item_rule_counts = items_validation.rule_counts
+            store._upsert_items(self.dataset, report.batch_id, items_validation.valid)
+            store._insert_quarantine(
+                self.dataset, report.batch_id, items_validation.quarantine, ITEMS_RULE_PREFIX
+            )
+        report.status, report.finished_at = "ok", _now().isoformat()
+        store._insert_batch(report)
+        return report
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+def _checked_size(size: str) -> str:
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]i?B\s*", str(size), flags=re.IGNORECASE):
+        raise ConfigError(f"data.ingest.memory_limit must look like '4GB', got {size!r}")
+    return str(size).strip()
 
 
 def _count(rows: list[tuple[Any, ...]]) -> int:
@@ -107,11 +236,14 @@ def _count(rows: list[tuple[Any, ...]]) -> int:
 class EventStore:
     """DuckDB-backed store of events/items per dataset, with batch bookkeeping and snapshots."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, memory_limit: str | None = None) -> None:
+        """`memory_limit` (e.g. "4GB") caps DuckDB's memory; beyond it, work spills to disk."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(self.path))
+            if memory_limit:
+                self.con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
         except duckdb.Error as exc:
             raise DataSourceError(f"{self.path}: cannot open the event store: {exc}") from exc
         self.con.execute(STORE_DDL)
@@ -140,57 +272,39 @@ class EventStore:
         items_validation: ValidationResult | None = None,
     ) -> BatchReport:
         """Store one validated batch in a single transaction; see the module docstring."""
-        batch_id = int(self._scalar("SELECT nextval('batch_id_seq')"))
-        started = _now()
-        report = BatchReport(
-            batch_id=batch_id,
-            dataset=dataset,
-            origin=raw.origin,
-            content_hash=raw.content_hash,
-            started_at=started.isoformat(),
-            finished_at="",
-            n_rows=validation.counts["rows"],
-            n_valid=len(validation.valid),
-            n_inserted=0,
-            n_already_present=0,
-            n_quarantined=len(validation.quarantine),
-            status="failed",
-            rule_counts=validation.rule_counts,
-        )
-        if items_validation is not None:
-            report.n_items = len(items_validation.valid)
-            report.n_items_quarantined = len(items_validation.quarantine)
-            report.item_rule_counts = items_validation.rule_counts
+        with self.write_batch(dataset, raw.origin, raw.content_hash) as batch:
+            batch.stage(validation)
+            return batch.finish(items_validation)
+
+    @contextmanager
+    def write_batch(self, dataset: str, origin: str, content_hash: str) -> Iterator[BatchWriter]:
+        """A batch written in one transaction: stage validated chunks, then `finish`.
+
+        On an error nothing of the batch stays but a ``failed`` row in ``batches``.
+        """
+        writer = BatchWriter(self, dataset, origin, content_hash)
         self.con.begin()
         try:
-            report.n_inserted = self._insert_events(dataset, batch_id, validation.valid)
-            report.n_already_present = report.n_valid - report.n_inserted
-            self._insert_quarantine(dataset, batch_id, validation.quarantine, "")
-            if items_validation is not None:
-                self._upsert_items(dataset, batch_id, items_validation.valid)
-                self._insert_quarantine(
-                    dataset, batch_id, items_validation.quarantine, ITEMS_RULE_PREFIX
-                )
-            report.status, report.finished_at = "ok", _now().isoformat()
-            self._insert_batch(report)
+            self._run(_STAGING_DDL)
+            yield writer
+            self._run(f"DROP TABLE {_STAGED}")
             self.con.commit()
-        except Exception:
+        except BaseException:
             self.con.rollback()
             self._drop_views()
-            report.n_inserted = report.n_already_present = 0
-            report.finished_at = _now().isoformat()
-            report.status = "failed"
-            self._insert_batch(report)  # its own (auto-commit) transaction
+            writer.report.n_inserted = writer.report.n_already_present = 0
+            writer.report.finished_at = _now().isoformat()
+            writer.report.status = "failed"
+            self._insert_batch(writer.report)  # its own (auto-commit) transaction
             raise
         logger.info(
             "batch %d (%s): %d inserted, %d already present, %d quarantined",
-            batch_id,
+            writer.report.batch_id,
             dataset,
-            report.n_inserted,
-            report.n_already_present,
-            report.n_quarantined,
+            writer.report.n_inserted,
+            writer.report.n_already_present,
+            writer.report.n_quarantined,
         )
-        return report
 
     @contextmanager
     def _registered(self, name: str, table: pa.Table) -> Iterator[None]:
@@ -203,18 +317,6 @@ class EventStore:
         """Execute a statement, fully fetching its result (DuckDB 2 refuses new work while a
         result is half-fetched); returns the count an INSERT/DELETE reports."""
         return _count(self.con.execute(query, params).fetchall())
-
-    def _insert_events(self, dataset: str, batch_id: int, valid: pd.DataFrame) -> int:
-        matches = " AND ".join(f"e.{c} = i.{c}" for c in _EVENT_KEY)
-        with self._registered("incoming_events", _arrow(valid, EVENTS_SCHEMA)):
-            return self._run(
-                f"""INSERT INTO events
-                    SELECT $dataset, {", ".join(f"i.{c}" for c in EVENT_COLUMNS)}, $batch
-                    FROM incoming_events i
-                    WHERE NOT EXISTS (
-                        SELECT 1 FROM events e WHERE e.{_DS} = $dataset AND {matches})""",
-                {"dataset": dataset, "batch": batch_id},
-            )
 
     def _upsert_items(self, dataset: str, batch_id: int, valid: pd.DataFrame) -> None:
         """New rows replace old ones for the same (dataset, item_id), whole row."""
@@ -231,14 +333,21 @@ class EventStore:
 
     def _insert_quarantine(
         self, dataset: str, batch_id: int, quarantine: pd.DataFrame, prefix: str
-    ) -> None:
+    ) -> int:
+        """Add quarantined rows, skipping any already quarantined for the dataset (same
+        source row, rule and raw row): re-ingesting a file does not repeat its quarantine."""
         if quarantine.empty:
-            return
+            return 0
         with self._registered("incoming_quarantine", _arrow(quarantine, QUARANTINE_SCHEMA)):
-            self._run(
-                f"""INSERT INTO quarantine SELECT $batch, $dataset, {Columns.source_row},
-                        $prefix || {Columns.rule}, {Columns.detail}, {RAW}
-                    FROM incoming_quarantine""",
+            return self._run(
+                f"""INSERT INTO quarantine SELECT $batch, $dataset, i.{Columns.source_row},
+                        $prefix || i.{Columns.rule}, i.{Columns.detail}, i.{RAW}
+                    FROM incoming_quarantine i
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM quarantine q WHERE q.{_DS} = $dataset
+                        AND q.{Columns.source_row} = i.{Columns.source_row}
+                        AND q.{Columns.rule} = $prefix || i.{Columns.rule}
+                        AND q.{RAW} = i.{RAW})""",
                 {"batch": batch_id, "dataset": dataset, "prefix": prefix},
             )
 
@@ -392,7 +501,7 @@ class EventStore:
         ).df()
 
     def _drop_views(self) -> None:
-        for name in ("incoming_events", "incoming_items", "incoming_quarantine"):
+        for name in ("incoming_events", "incoming_items", "incoming_quarantine", "duplicate_rows"):
             with suppress(duckdb.Error):
                 self.con.unregister(name)
 

@@ -15,7 +15,9 @@ import scipy.sparse as sp
 from recops.columns import Columns
 from recops.errors import ConfigError
 from recops.features.activity import RECENT_DAYS, ItemActivity
+from recops.console import step
 from recops.features.dataset import Dataset, SplitData
+from recops.features.events import CodedEvents, check_weights
 from recops.features.idmap import IdMap
 from recops.features.split import Splitter
 
@@ -27,16 +29,14 @@ def event_weights(
     events: pd.DataFrame, weights: Mapping[str, float], default_weight: float
 ) -> np.ndarray:
     """Per-event weight: the event type's configured weight times the row's own weight."""
-    for name, value in weights.items():
-        if value < 0:
-            raise ConfigError(f"features.event_weights.{name} must be >= 0, got {value}")
+    check_weights(weights)
     by_type = events[Columns.event_type].map(dict(weights)).fillna(default_weight)
     own = events[Columns.weight].fillna(1.0) if Columns.weight in events else 1.0
     return (by_type * own).to_numpy(dtype=np.float32)
 
 
 def build_split(
-    events: pd.DataFrame,
+    events: pd.DataFrame | CodedEvents,
     items: pd.DataFrame | None,
     splitter: Splitter,
     weights: Mapping[str, float],
@@ -44,27 +44,35 @@ def build_split(
     item_feature_cfg: Mapping[str, Any] | None = None,
     recent_days: float = RECENT_DAYS,
 ) -> SplitData:
-    """Split events in time, index users/items on the training part and build the matrices."""
-    if events.empty:
-        raise ConfigError("the snapshot holds no events: nothing to train on")
-    events = events.assign(**{Columns.weight: event_weights(events, weights, default_weight)})
-    events = events[events[Columns.weight] > 0]
-    test_mask = splitter.test_mask(events)
-    train_ev, test_ev = events[~test_mask], events[test_mask]
+    """Split events in time, index users/items on the training part and build the matrices.
 
-    users = IdMap(np.sort(train_ev[Columns.user].unique()).astype(object), kind="user")
-    item_meta = _catalogue(items, train_ev)
+    `events` is a frame (small data, tests) or `CodedEvents` read from a snapshot: every step
+    below works on integer codes, so its cost is a few numpy passes at any size.
+    """
+    if len(events) == 0:
+        raise ConfigError("the snapshot holds no events: nothing to train on")
+    if isinstance(events, pd.DataFrame):
+        events = CodedEvents.from_frame(events, weights, default_weight)
+    with step(f"splitting {len(events):,} events ({splitter.describe()['type']})"):
+        test_mask = np.asarray(splitter.test_mask(events.split_frame()), dtype=bool)
+    train_ev, test_ev = events.take(~test_mask), events.take(test_mask)
+
+    user_of_code, users = _train_ids(train_ev.user, events.user_values, "user")
+    item_meta = _catalogue(items, events.item_values[np.unique(train_ev.item)])
     item_map = IdMap(item_meta[Columns.item].to_numpy(dtype=object), kind="item")
-    train_idx = _indexed(train_ev, users, item_map)
-    matrix = _interaction_matrix(train_idx, len(users), len(item_map))
+    item_of_code = item_map.lookup(events.item_values).astype(np.int32)
+    train_idx = _indexed(train_ev, user_of_code, item_of_code)
+    del train_ev
+    with step(f"building the {len(users):,} x {len(item_map):,} interaction matrix"):
+        matrix = _interaction_matrix(train_idx, len(users), len(item_map))
     features, names = build_item_features(item_meta, item_feature_cfg or {})
     activity = ItemActivity.from_events(train_idx, len(item_map), recent_days)
     train = Dataset(users, item_map, matrix, item_meta, features, names, train_idx, activity)
-    test, test_stats = _test_pairs(test_ev, train)
+    test, test_stats = _test_pairs(test_ev, user_of_code, item_of_code, train)
     stats = {
         "split": splitter.describe(),
         "n_events": len(events),
-        "n_train_events": len(train_ev),
+        "n_train_events": len(train_idx),
         "n_test_events": len(test_ev),
         "n_users": len(users),
         "n_items": len(item_map),
@@ -77,9 +85,37 @@ def build_split(
     return SplitData(train=train, test=test, stats=stats)
 
 
-def _catalogue(items: pd.DataFrame | None, train_events: pd.DataFrame) -> pd.DataFrame:
+def require_test_pairs(stats: Mapping[str, Any]) -> None:
+    """The features stage's check: a split without test pairs cannot be evaluated."""
+    if stats["n_test_pairs"] == 0:
+        raise ConfigError(_no_test_message(stats))
+
+
+def _no_test_message(stats: Mapping[str, Any]) -> str:
+    split = stats["split"]
+    return (
+        f"the {split['type']} split ({split}) left no test interactions: "
+        f"{stats['n_test_events']:,} of {stats['n_events']:,} events went to test, "
+        f"{stats['n_test_pairs_dropped_unseen_item']:,} of their pairs have items unseen in "
+        f"training and {stats['n_test_pairs_dropped_seen_in_train']:,} repeat a training pair. "
+        "Hold out more (split.test_fraction, or split.n for leave_last_n), choose another "
+        "split (split=time, global_time or leave_last_n), or bring more data per user."
+    )
+
+
+def _train_ids(codes: np.ndarray, values: np.ndarray, kind: str) -> tuple[np.ndarray, IdMap]:
+    """Sorted id map of the distinct codes, and a code -> index lookup (-1: not in train)."""
+    present = np.unique(codes)
+    ids = values[present]
+    order = np.argsort(ids.astype(str), kind="stable")
+    lookup = np.full(len(values), -1, dtype=np.int32)
+    lookup[present[order]] = np.arange(len(present), dtype=np.int32)
+    return lookup, IdMap(ids[order], kind=kind)
+
+
+def _catalogue(items: pd.DataFrame | None, train_items: np.ndarray) -> pd.DataFrame:
     """Item metadata for every catalogue item and every item seen in training, sorted by id."""
-    seen = pd.DataFrame({Columns.item: train_events[Columns.item].unique()})
+    seen = pd.DataFrame({Columns.item: train_items})
     if items is None or items.empty:
         meta = seen
     else:
@@ -95,14 +131,17 @@ def _catalogue(items: pd.DataFrame | None, train_events: pd.DataFrame) -> pd.Dat
     ].reset_index(drop=True)
 
 
-def _indexed(events: pd.DataFrame, users: IdMap, items: IdMap) -> pd.DataFrame:
+def _indexed(
+    events: CodedEvents, user_of_code: np.ndarray, item_of_code: np.ndarray
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            Columns.user_idx: users.lookup(events[Columns.user]).astype(np.int32),
-            Columns.item_idx: items.lookup(events[Columns.item]).astype(np.int32),
-            Columns.timestamp: events[Columns.timestamp].to_numpy(),
-            Columns.weight: events[Columns.weight].to_numpy(dtype=np.float32),
-        }
+            Columns.user_idx: user_of_code[events.user],
+            Columns.item_idx: item_of_code[events.item],
+            Columns.timestamp: events.timestamp,
+            Columns.weight: events.weight,
+        },
+        copy=False,
     )
 
 
@@ -120,34 +159,50 @@ def _interaction_matrix(indexed: pd.DataFrame, n_users: int, n_items: int) -> sp
     return matrix
 
 
-def _test_pairs(test_events: pd.DataFrame, train: Dataset) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Unique test (user, item) pairs; items unseen in training and already-seen pairs dropped."""
-    pairs = test_events[[Columns.user, Columns.item]].drop_duplicates()
-    user_idx = train.users.lookup(pairs[Columns.user])
-    item_idx = train.items.lookup(pairs[Columns.item])
+def _pair_keys(matrix: sp.csr_matrix) -> np.ndarray:
+    """Sorted user * n_items + item keys of the matrix's stored pairs."""
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return rows * matrix.shape[1] + matrix.indices
+
+
+def _test_pairs(
+    test_events: CodedEvents, user_of_code: np.ndarray, item_of_code: np.ndarray, train: Dataset
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Unique test (user, item) pairs in first-occurrence order; items unseen in training and
+    pairs already in the training matrix dropped."""
+    keys = test_events.user.astype(np.int64) * len(test_events.item_values) + test_events.item
+    _, first = np.unique(keys, return_index=True)
+    first.sort()
+    user_code, item_code = test_events.user[first], test_events.item[first]
+    user_idx = user_of_code[user_code].astype(np.int64)
+    item_idx = item_of_code[item_code].astype(np.int64)
     popular = train.item_popularity()
     known_item = (item_idx >= 0) & (popular[np.maximum(item_idx, 0)] > 0)
-    seen = np.zeros(len(pairs), dtype=bool)
     warm = (user_idx >= 0) & known_item
+    seen = np.zeros(len(user_idx), dtype=bool)
     if warm.any():
-        seen[warm] = np.asarray(train.user_items[user_idx[warm], item_idx[warm]]).ravel() > 0
+        train_keys = _pair_keys(train.user_items)
+        wanted = user_idx[warm] * train.n_items + item_idx[warm]
+        pos = np.minimum(np.searchsorted(train_keys, wanted), max(len(train_keys) - 1, 0))
+        seen[warm] = (train_keys[pos] == wanted) if len(train_keys) else False
     keep = known_item & ~seen
     test = pd.DataFrame(
         {
-            Columns.user: pairs[Columns.user].to_numpy()[keep],
+            Columns.user: test_events.user_values[user_code[keep]],
             Columns.user_idx: user_idx[keep],
             Columns.item_idx: item_idx[keep],
         }
     )
-    cold = test[Columns.user_idx] < 0
+    cold = user_idx[keep] < 0
+    kept_users = user_code[keep]
     stats = {
         "n_test_pairs": len(test),
-        "n_test_users_warm": int(test.loc[~cold, Columns.user].nunique()),
-        "n_test_users_cold": int(test.loc[cold, Columns.user].nunique()),
+        "n_test_users_warm": len(np.unique(kept_users[~cold])),
+        "n_test_users_cold": len(np.unique(kept_users[cold])),
         "n_test_pairs_dropped_unseen_item": int((~known_item).sum()),
         "n_test_pairs_dropped_seen_in_train": int(seen.sum()),
     }
-    return test.reset_index(drop=True), stats
+    return test, stats
 
 
 def build_item_features(

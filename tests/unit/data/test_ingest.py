@@ -7,14 +7,17 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
 
 from recops.columns import Columns
-from recops.data.ingest import IngestReport, run_ingest
+from recops.data.ingest import IngestReport, IngestSettings, run_ingest
 from recops.data.sources.events import EventsFileSource
-from recops.errors import DataSourceError
+from recops.data.sources.synthetic import SyntheticSource
+from recops.data.store import EventStore
+from recops.errors import ConfigError, DataSourceError
 
 MAPPING = {"user": "user", "item": "item", "timestamp": "ts", "weight": "w"}
 CSV = (
@@ -82,3 +85,77 @@ def test_all_rows_quarantined_is_a_clear_error(tmp_path: Path) -> None:
 def test_source_errors_propagate(tmp_path: Path) -> None:
     with pytest.raises(DataSourceError, match="no rows"):
         ingest(tmp_path, "user,item,ts,w\n")
+
+
+def stored(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with EventStore(db) as store:
+        events = store.con.execute(
+            "SELECT user_id, item_id, timestamp, event_type, value, weight FROM events "
+            "ORDER BY ALL"
+        ).fetchall()
+        quarantine = store.con.execute(
+            "SELECT source_row, rule, detail, raw FROM quarantine ORDER BY ALL"
+        ).fetchall()
+    return events, quarantine
+
+
+def test_chunked_ingest_equals_one_shot_ingest(tmp_path: Path) -> None:
+    """A file much larger than the chunk: same events, quarantine and counts, including
+    duplicates whose first occurrence is in an earlier chunk (quoted with their raw row)."""
+    rng = np.random.default_rng(3)
+    n = 400
+    users = rng.choice(["u1", "u2", "u3", "", "NaN"], n)
+    stamps = rng.choice(["1700000000", "1700000100", "2023-11-15T10:00:00Z", "never"], n)
+    weights = rng.choice(["", "1", "-2", "x"], n)
+    lines = [f"{u},i{rng.integers(3)},{t},{w}" for u, t, w in zip(users, stamps, weights, strict=True)]
+    csv = "user,item,ts,w\n" + "\n".join(lines) + "\n"
+    reports = {}
+    for chunk_rows in (10**6, 50):
+        folder = tmp_path / str(chunk_rows)
+        folder.mkdir()
+        path = folder / "events.csv"
+        path.write_text(csv)
+        reports[chunk_rows] = run_ingest(
+            EventsFileSource(str(path), MAPPING, name="shop_events"),
+            "shop",
+            folder / "store.duckdb",
+            folder / "snapshot",
+            console=Console(file=io.StringIO()),
+            settings=IngestSettings(chunk_rows=chunk_rows),
+        )
+    one, chunked = reports[10**6].batch, reports[50].batch
+    assert one.rule_counts["duplicate"] > 50  # duplicates span chunks of 50 rows
+    for key in ("n_rows", "n_valid", "n_inserted", "n_quarantined", "rule_counts"):
+        assert getattr(one, key) == getattr(chunked, key), key
+    assert one.n_rows == one.n_valid + one.n_quarantined == n
+    one_events, one_quarantine = stored(tmp_path / str(10**6) / "store.duckdb")
+    chunk_events, chunk_quarantine = stored(tmp_path / "50" / "store.duckdb")
+    assert one_events == chunk_events and one_quarantine == chunk_quarantine
+    assert reports[10**6].snapshot.content_hash == reports[50].snapshot.content_hash
+
+
+def test_chunked_synthetic_world_equals_one_shot(tmp_path: Path) -> None:
+    world = {"n_users": 300, "n_items": 100, "n_events": 5000, "n_categories": 5}
+    hashes = set()
+    for chunk_rows in (10**6, 999):
+        folder = tmp_path / str(chunk_rows)
+        report = run_ingest(
+            SyntheticSource(**world),  # type: ignore[arg-type]
+            "syn",
+            folder / "store.duckdb",
+            folder / "snapshot",
+            console=Console(file=io.StringIO()),
+            settings=IngestSettings(chunk_rows=chunk_rows),
+        )
+        assert report.batch.n_quarantined == 0
+        hashes.add(report.snapshot.content_hash)
+    assert len(hashes) == 1
+
+
+def test_bad_ingest_settings_are_clear_errors() -> None:
+    with pytest.raises(ConfigError, match="chunk_rows"):
+        IngestSettings.from_config({"chunk_rows": 0})
+    with pytest.raises(ConfigError, match="future_tolerance_days"):
+        IngestSettings.from_config({"future_tolerance_days": "soon"})
+    with pytest.raises(ConfigError, match="memory_limit"):
+        EventStore(":memory:", memory_limit="lots")

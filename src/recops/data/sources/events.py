@@ -9,7 +9,7 @@ numbers as epoch seconds.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from pandas.api import types as ptypes
 
 from recops.columns import Columns
 from recops.data.parsing import to_number
-from recops.data.sources.base import RawData
+from recops.data.sources.base import RawData, RawStream
 from recops.errors import ConfigError, DataSourceError
 
 EVENT_KEYS = ("user", "item", "timestamp", "event_type", "rating", "weight")
@@ -109,9 +109,9 @@ def _require_columns(path: Path, available: list[str], mapping: dict[str, str]) 
         )
 
 
-def _read_csv(path: Path, sep: str, columns: list[str]) -> pd.DataFrame:
+def _read_csv(path: Path, sep: str, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
-        frame = pd.read_csv(
+        with pd.read_csv(
             path,
             sep=sep,
             usecols=columns,
@@ -119,39 +119,72 @@ def _read_csv(path: Path, sep: str, columns: list[str]) -> pd.DataFrame:
             keep_default_na=False,
             na_filter=False,
             encoding="utf-8-sig",  # tolerate a byte-order mark from spreadsheet exports
-        )
+            chunksize=chunk_rows,
+        ) as reader:
+            for frame in reader:
+                for col in frame.columns:  # "" is the only missing marker in a string read
+                    frame[col] = frame[col].where(frame[col].ne(""), None)
+                yield frame
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise DataSourceError(f"{path}: cannot read as CSV: {exc}") from exc
-    for col in frame.columns:  # "" is the only missing marker in a string-typed read
-        frame[col] = frame[col].where(frame[col].ne(""), None)
-    return frame
 
 
-def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
+def _read_parquet(path: Path, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
-        return pd.read_parquet(path, columns=columns)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns):
+            yield batch.to_pandas()
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise DataSourceError(f"{path}: cannot read as Parquet: {exc}") from exc
+
+
+class MappedFile:
+    """The mapped columns of one CSV/TSV/Parquet file, renamed to canonical names; raw values.
+
+    Construction checks the file, its format, its header and that it has rows, raising
+    DataSourceError naming the file (and, for a missing mapped column, the available ones).
+    """
+
+    def __init__(
+        self, path: Path, fmt: str, mapping: dict[str, str], targets: dict[str, str]
+    ) -> None:
+        _check_file(path)
+        self.path, self.fmt = path, detect_format(path, fmt)
+        self.sep = "\t" if self.fmt == "tsv" else ","
+        header = _parquet_header(path) if self.fmt == "parquet" else _csv_header(path, self.sep)
+        _require_columns(path, header, mapping)
+        self.used = sorted(set(mapping.values()), key=header.index)
+        self.mapping, self.targets = mapping, targets
+        self.n_rows = self._parquet_rows() if self.fmt == "parquet" else None
+        if self.n_rows == 0 or (self.n_rows is None and next(self.chunks(1), None) is None):
+            raise DataSourceError(f"{path}: file has a header but no rows")
+
+    def _parquet_rows(self) -> int:
+        try:
+            return int(pq.read_metadata(self.path).num_rows)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataSourceError(f"{self.path}: cannot read as Parquet: {exc}") from exc
+
+    def chunks(self, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """Consecutive chunks of at most `chunk_rows` rows (a fresh read each call)."""
+        raw = (
+            _read_parquet(self.path, self.used, chunk_rows)
+            if self.fmt == "parquet"
+            else _read_csv(self.path, self.sep, self.used, chunk_rows)
+        )
+        for frame in raw:
+            if len(frame):
+                yield pd.DataFrame({self.targets[k]: frame[c] for k, c in self.mapping.items()})
+
+    def read(self) -> pd.DataFrame:
+        parts = list(self.chunks(1 << 62))
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def read_mapped(
     path: Path, fmt: str, mapping: dict[str, str], targets: dict[str, str]
 ) -> pd.DataFrame:
-    """Read only the mapped columns of a file, renamed to canonical names; raw values.
-
-    Raises DataSourceError naming the file for a missing/unreadable/empty file or a missing
-    mapped column (with the list of available columns).
-    """
-    _check_file(path)
-    fmt = detect_format(path, fmt)
-    sep = "\t" if fmt == "tsv" else ","
-    header = _parquet_header(path) if fmt == "parquet" else _csv_header(path, sep)
-    _require_columns(path, header, mapping)
-    used = sorted(set(mapping.values()), key=header.index)
-    raw = _read_parquet(path, used) if fmt == "parquet" else _read_csv(path, sep, used)
-    if raw.empty:
-        raise DataSourceError(f"{path}: file has a header but no rows")
-    return pd.DataFrame({targets[key]: raw[col] for key, col in mapping.items()})
+    """The whole of a `MappedFile`."""
+    return MappedFile(path, fmt, mapping, targets).read()
 
 
 def epoch_ms_to_datetime(col: pd.Series) -> pd.Series:
@@ -222,14 +255,27 @@ class EventsFileSource:
         self.name = name
 
     def load(self) -> RawData:
-        events = self._load_events()
+        stream = self.stream(1 << 62)
+        parts = list(stream.chunks())
+        events = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        return RawData(events, stream.items, stream.origin, stream.content_hash)
+
+    def stream(self, chunk_rows: int) -> RawStream:
+        """The events in chunks of `chunk_rows` rows; items (small) in full."""
+        events = MappedFile(self.path, self.format, self.columns, EVENT_TARGETS)
         items = self._load_items()
         paths = [self.path] + ([self.items_path] if self.items_path else [])
         origin = str(self.path) + (f" (items: {self.items_path})" if self.items_path else "")
-        return RawData(events=events, items=items, origin=origin, content_hash=file_sha256(*paths))
 
-    def _load_events(self) -> pd.DataFrame:
-        frame = read_mapped(self.path, self.format, self.columns, EVENT_TARGETS)
+        def chunks() -> Iterator[pd.DataFrame]:
+            first_row = 1
+            for frame in events.chunks(chunk_rows):
+                yield self._canonical(frame, first_row)
+                first_row += len(frame)
+
+        return RawStream(chunks, items, origin, file_sha256(*paths), events.n_rows, origin)
+
+    def _canonical(self, frame: pd.DataFrame, first_row: int) -> pd.DataFrame:
         n = len(frame)
         if self.timestamp_unit == "ms":
             frame[Columns.timestamp] = epoch_ms_to_datetime(frame[Columns.timestamp])
@@ -240,9 +286,9 @@ class EventsFileSource:
         for col in (Columns.value, Columns.weight):
             if col not in frame.columns:
                 frame[col] = None
-        frame[Columns.source_row] = np.arange(1, n + 1, dtype="int64")
+        frame[Columns.source_row] = np.arange(first_row, first_row + n, dtype="int64")
         order = [*EVENT_TARGETS.values(), Columns.source_row]
-        return frame[order]
+        return frame[order].reset_index(drop=True)
 
     def _load_items(self) -> pd.DataFrame | None:
         if self.items_path is None or self.items is None:
