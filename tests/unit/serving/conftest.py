@@ -120,6 +120,7 @@ class FakeSource:
     raises)."""
 
     mode = "live"
+    where = "memory://user:***@fake-registry"
 
     def __init__(self, model_name: str = "m") -> None:
         self.model_name = model_name
@@ -127,10 +128,24 @@ class FakeSource:
         self.versions: dict[str, Recommender | Exception] = {}
         self.loads: list[str] = []
         self.precomputed: Path | None = None
+        self.history: list[str] = []  # past champions, oldest first (as the registry tag)
+        self.down: Exception | None = None  # raised by every registry call while set
 
     def resolve(self, alias: str) -> ModelRef | None:
+        if self.down is not None:
+            raise self.down
         version = self.aliases.get(alias)
         if version is None:
+            return None
+        return self.resolve_version(version, alias)
+
+    def past_champions(self) -> list[str]:
+        if self.down is not None:
+            raise self.down
+        return list(reversed(self.history))
+
+    def resolve_version(self, version: str, alias: str) -> ModelRef | None:
+        if version not in self.versions:
             return None
         return ModelRef(self.model_name, version, alias, "registry", model_type="als")
 

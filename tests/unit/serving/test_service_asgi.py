@@ -42,7 +42,10 @@ def registry() -> FakeSource:
 def service(registry: FakeSource, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     state = tmp_path_factory.mktemp("state")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RECOPS_SERVE_OVERRIDES", f"{OVERRIDES} state_dir={state}")
+        mp.setenv(
+            "RECOPS_SERVE_OVERRIDES",
+            f"{OVERRIDES} state_dir={state} last_good_dir={state / 'last_good'}",
+        )
         mp.setattr(runtime_module, "RegistrySource", lambda *a, **k: registry)
         spec = importlib.util.spec_from_file_location("recops_bento_service", SERVICE)
         assert spec is not None and spec.loader is not None
