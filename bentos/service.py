@@ -135,6 +135,6 @@ class RecOps:
 cast(Any, RecOps).add_asgi_middleware(
     ServingMiddleware,
     observer=current_runtime,
-    access=ACCESS,
+    access=lambda: ACCESS,
     max_body_bytes=CONFIG.max_body_bytes,
 )

@@ -74,7 +74,7 @@ class ServingMiddleware:
         self,
         app: ASGIApp,
         observer: Callable[[], Observer | None],
-        access: AdminAccess | None = None,
+        access: Callable[[], AdminAccess | None] = lambda: None,
         max_body_bytes: int = 65_536,
         paths: tuple[str, ...] = (RECOMMEND, SIMILAR),
     ) -> None:
@@ -109,14 +109,16 @@ class ServingMiddleware:
             if token is not None:
                 _NOTE.reset(token)
             if 400 <= status < 500:
-                log.info("rejected %s %s %d: %s", method, path, status, rejection_reason(bytes(reason)))
+                why = rejection_reason(bytes(reason))
+                log.info("rejected %s %s %d: %s", method, path, status, why)
             observer = self.observer()
             if observed and observer is not None:
                 observer.observe(path, status, time.perf_counter() - start, note)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.access is not None:
-            denied = self.access.check(str(scope.get("path")), _headers(scope))
+        access = self.access()
+        if access is not None:
+            denied = access.check(str(scope.get("path")), _headers(scope))
             if denied is not None:
                 await send_json(send, denied[0], {"error": denied[1]})
                 return

@@ -259,8 +259,8 @@ class ServingRuntime:
             return False
 
     def _issue(self, name: str) -> None:
-        number = self.board.bump(name)
-        with self._seen_lock:  # this worker has done it already
+        with self._seen_lock:  # this worker does it itself: its own sync must not repeat it
+            number = self.board.bump(name)
             self._seen[name] = max(number, self._seen.get(name, 0))
 
     # -- endpoints -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,6 +131,7 @@ class FakeSource:
         self.precomputed: Path | None = None
         self.history: list[str] = []  # past champions, oldest first (as the registry tag)
         self.down: Exception | None = None  # raised by every registry call while set
+        self.delay_s = 0.0  # each load takes this long (a big model, a slow artifact store)
 
     def resolve(self, alias: str) -> ModelRef | None:
         if self.down is not None:
@@ -151,6 +153,8 @@ class FakeSource:
 
     def load(self, ref: ModelRef) -> Recommender:
         self.loads.append(str(ref.version))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         found = self.versions[str(ref.version)]
         if isinstance(found, Exception):
             raise found
