@@ -60,9 +60,10 @@ ui: install
 		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
 
 # BentoML service of bentos/ on 127.0.0.1 (live mode follows the registry's champion; see README).
+# exec: the BentoML arbiter replaces the shell, so Ctrl-C / SIGTERM to make's process group stops
+# the server and its workers (host and port: serve.host / serve.port, PORT=... overrides).
 serve: install
-	cd bentos && BENTOML_HOME=$${BENTOML_HOME:-$(CURDIR)/bentoml_home} \
-		bentoml serve service:RecOps --host 127.0.0.1 --port $${PORT:-3000}
+	exec recops serve $${PORT:+--port $$PORT}
 
 lint: install
 	ruff check src pipelines tests bentos

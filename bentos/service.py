@@ -1,10 +1,11 @@
 """RecOps recommendation service (BentoML 1.4). Thin: the logic lives in `recops.serving`.
 
 POST /recommend, /similar, /admin/reload, /cache/clear (typed `@bentoml.api` methods);
-GET /model_info, /stats, /cache/stats, /rollout/status (a mounted Starlette app);
-built in: /healthz, /livez, /readyz (ready once a model is loaded), /metrics (Prometheus).
+GET /model_info, /stats, /cache/stats, /rollout/status, /admin/reload/status (a mounted
+Starlette app); built in: /healthz, /livez, /readyz (ready once a model is loaded; recops adds
+the details as JSON), /metrics (Prometheus).
 
-Run: `make serve` (from the project), `bentoml serve recops:latest` (a built bento).
+Run: `make serve` / `recops serve` (from the project), `bentoml serve recops:latest` (a bento).
 """
 
 import logging
@@ -14,12 +15,13 @@ from typing import Any, cast
 
 import anyio
 import bentoml
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
+from recops.serving.admin import AdminAccess, bound_host
 from recops.serving.config import SNAPSHOT_FILE, load_serve_config
-from recops.serving.middleware import ObserveMiddleware, current_note
-from recops.serving.refs import ServingError
-from recops.serving.routes import get_app
+from recops.serving.errors import ServingError
+from recops.serving.middleware import ServingMiddleware, current_note, quiet_client_errors
+from recops.serving.routes import RELOAD_STATUS, get_app
 from recops.serving.runtime import ServingRuntime, current_runtime
 from recops.serving.schemas import (
     RecommendResponse,
@@ -32,6 +34,7 @@ log = logging.getLogger("recops.serving")
 # BentoML's worker logging keeps the root logger at WARNING: let recops' INFO lines through
 # (loads, swaps, failed reloads) to the same handler.
 logging.getLogger("recops").setLevel(os.environ.get("RECOPS_LOG_LEVEL", "INFO"))
+quiet_client_errors()  # a rejected request is one log line, not a traceback
 # A bento carries the config snapshot written by `recops bento build` next to this file.
 CONFIG, CONFIG_ORIGIN = load_serve_config(Path(__file__).with_name(SNAPSHOT_FILE))
 LIMITS = CONFIG.limits
@@ -39,6 +42,8 @@ LIMITS = CONFIG.limits
 # JSON body with them: 400 with the errors) and the methods take `**request`: BentoML
 # inspects a method's signature on every call, which costs ~30 us per parameter.
 REQUESTS = request_models(LIMITS)
+# Admin endpoints: a token, or loopback only (the address BentoML's socket is bound to).
+ACCESS = AdminAccess.from_env(bound_host(CONFIG.host))
 
 
 @bentoml.asgi_app(get_app(current_runtime), path="/")
@@ -46,6 +51,7 @@ REQUESTS = request_models(LIMITS)
     name=CONFIG.service_name,
     workers=CONFIG.workers,
     traffic={"timeout": CONFIG.timeout_s},
+    http={"host": CONFIG.host, "port": CONFIG.port},  # BentoML's own default host: 0.0.0.0
 )
 class RecOps:
     """Recommendations from the registry's champion (or the packaged model), with a
@@ -63,8 +69,11 @@ class RecOps:
             def packaged() -> Path:
                 return Path(self.packaged_model.path)
 
-        self.runtime = ServingRuntime.create(CONFIG, packaged_dir=packaged, origin=CONFIG_ORIGIN)
+        self.runtime = ServingRuntime.create(
+            CONFIG, packaged_dir=packaged, origin=CONFIG_ORIGIN, exit_with_parent=True
+        )
         log.info("recops serving: mode=%s, config from %s", CONFIG.mode, CONFIG_ORIGIN)
+        ACCESS.announce()
 
     def __is_ready__(self) -> bool:
         return self.runtime.ready
@@ -109,8 +118,13 @@ class RecOps:
     @bentoml.api(route="/admin/reload")
     async def admin_reload(self) -> dict[str, Any]:
         """Check the registry aliases now and load what changed (the old model keeps serving
-        until the new one is ready; a failed load keeps it)."""
-        return await anyio.to_thread.run_sync(self.runtime.reload)
+        until the new one is ready; a failed load keeps it). Answers with the result within
+        `serve.reload_wait_s`, else 202 with the status URL (the reload goes on)."""
+        job = self.runtime.request_reload()
+        if await anyio.to_thread.run_sync(job.done.wait, CONFIG.reload_wait_s):
+            return job.result or {}
+        body = {"status": "accepted", "status_url": RELOAD_STATUS, **job.describe()}
+        return cast(Any, JSONResponse(body, status_code=202))
 
     @bentoml.api(route="/cache/clear")
     async def cache_clear(self) -> dict[str, Any]:
@@ -118,4 +132,9 @@ class RecOps:
         return self.runtime.clear_cache()
 
 
-cast(Any, RecOps).add_asgi_middleware(ObserveMiddleware, observer=current_runtime)
+cast(Any, RecOps).add_asgi_middleware(
+    ServingMiddleware,
+    observer=current_runtime,
+    access=lambda: ACCESS,
+    max_body_bytes=CONFIG.max_body_bytes,
+)

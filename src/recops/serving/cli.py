@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -60,7 +61,7 @@ def build(
         _print_coverage(imported.coverage)
     console.print(f"[bold]bento[/] {tag}  (BENTOML_HOME={home})")
     console.print(
-        f"serve it:       BENTOML_HOME={home} bentoml serve {tag} --host 127.0.0.1\n"
+        f"serve it:       BENTOML_HOME={home} bentoml serve {tag} --host {cfg.host}\n"
         f"containerize:   BENTOML_HOME={home} bentoml containerize {tag}  (needs Docker)"
     )
 
@@ -76,6 +77,30 @@ def precompute_cmd(overrides: Overrides = None, alias: Alias = None) -> None:
         result = write_precomputed(serve_config(overrides), alias)
     console.print(f"wrote {result['path']} for {result['model']} (k={result['k']})")
     _print_coverage(result)
+
+
+def serve(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="serve.* overrides, e.g. serve.workers=1")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="bind address (default: serve.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: serve.port)")] = None,
+) -> None:
+    """Serve the champion with BentoML (live mode): checks the port, then runs
+    `bentoml serve` in this process (stop it with Ctrl-C or SIGTERM)."""
+    from recops.serving.config import OVERRIDES_ENV, load_serve_config, parse_overrides
+    from recops.serving.launch import admin_notice, exec_bentoml
+
+    setup_logging()
+    with exit_on_error():
+        root = find_project_root()
+        extra = parse_overrides(overrides)
+        extra += [f"{k}={v}" for k, v in (("host", host), ("port", port)) if v is not None]
+        cfg, _ = load_serve_config(overrides=[*parse_overrides(os.getenv(OVERRIDES_ENV)), *extra])
+        notice = admin_notice(cfg.host)
+        if notice:
+            console.print(f"[yellow]warning:[/] {notice}")
+        exec_bentoml(cfg, root, extra)
 
 
 def _print_coverage(cov: dict[str, object]) -> None:

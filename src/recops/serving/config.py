@@ -84,8 +84,22 @@ class PrecomputeConfig:
 
 
 @dataclass(frozen=True)
+class RegistryClientConfig:
+    """Bounds on the service's MLflow calls (set as MLflow's HTTP env vars in the service)."""
+
+    timeout_s: float = 5.0
+    max_retries: int = 1
+    backoff_factor: float = 0.5
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     mode: str = "live"
+    host: str = "127.0.0.1"
+    port: int = 3000
+    max_body_bytes: int = 65_536
+    reload_wait_s: float = 5.0
+    last_good_dir: str | None = "data/serving/last_good"
     model_name: str = "recops-recommender"
     alias: str = "champion"
     challenger_alias: str = "challenger"
@@ -103,6 +117,7 @@ class ServeConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     precompute: PrecomputeConfig = field(default_factory=PrecomputeConfig)
+    registry: RegistryClientConfig = field(default_factory=RegistryClientConfig)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -111,9 +126,13 @@ class ServeConfig:
             raise ConfigError(f"serve.canary.share must be in [0, 1], got {self.canary.share}")
         if self.limits.k_max < 1 or not 1 <= self.limits.k_default <= self.limits.k_max:
             raise ConfigError("serve.limits: need 1 <= k_default <= k_max")
-        for name in ("poll_interval_s", "sync_interval_s"):
+        for name in ("poll_interval_s", "sync_interval_s", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"serve.{name} must be > 0")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"serve.port must be in 1..65535, got {self.port}")
+        if self.registry.timeout_s <= 0 or self.registry.max_retries < 0:
+            raise ConfigError("serve.registry: need timeout_s > 0 and max_retries >= 0")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServeConfig:

@@ -12,7 +12,7 @@ from typing import Any
 
 from recops.serving.canary import in_canary
 from recops.serving.config import ServeConfig
-from recops.serving.refs import BadRequestError, NotReadyError
+from recops.serving.errors import BadRequestError, NotReadyError
 from recops.serving.served import Answer, Query, ServedModel
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,7 @@ class Engine:
     ) -> Query:
         """A normalised query; checks what the HTTP schema cannot (it does most of it)."""
         lim = self.cfg.limits
-        k = lim.k_default if k is None else int(k)
-        if not 1 <= k <= lim.k_max:
-            raise BadRequestError(f"k must be between 1 and {lim.k_max}, got {k}")
+        k = self._k(k)
         if not user_id or len(user_id) > lim.max_id_length:
             raise BadRequestError(f"user_id must have 1 to {lim.max_id_length} characters")
         categories = (category,) if isinstance(category, str) else _ids(category)
@@ -108,6 +106,14 @@ class Engine:
             rerank=use_rerank,
             recent_item_ids=_ids(recent_item_ids),
         )
+
+    def _k(self, k: int | None) -> int:
+        """`k` (the default when None) if it is within the configured range."""
+        lim = self.cfg.limits
+        k = lim.k_default if k is None else int(k)
+        if not 1 <= k <= lim.k_max:
+            raise BadRequestError(f"k must be between 1 and {lim.k_max}, got {k}")
+        return k
 
     def recommend(self, q: Query, note: Note | None = None) -> Recommendation:
         """The /recommend answer; `note` collects what the metrics need (source, version...)."""
@@ -148,10 +154,7 @@ class Engine:
         return answer, False
 
     def similar(self, item_id: str, k: int | None = None) -> dict[str, Any]:
-        lim = self.cfg.limits
-        k = lim.k_default if k is None else int(k)
-        if not 1 <= k <= lim.k_max:
-            raise BadRequestError(f"k must be between 1 and {lim.k_max}, got {k}")
+        k = self._k(k)
         champion = self.champion()
         return {
             "item_id": item_id,

@@ -9,6 +9,7 @@ then swaps the `Slots` reference. A failed load keeps the old model serving.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 from recops.models.recommender import Recommender
 from recops.serving.config import ServeConfig
 from recops.serving.engine import Slots
+from recops.serving.errors import redacted, short_error
+from recops.serving.lastgood import SOURCE, LastGoodStore
 from recops.serving.refs import ModelRef
 from recops.serving.served import ServedModel
 
@@ -39,6 +42,7 @@ def _now() -> str:
 
 class ModelSource(Protocol):
     mode: str
+    where: str  # for messages (a URI without password)
 
     def resolve(self, alias: str) -> ModelRef | None:
         """The version `alias` points at now (None: no such alias)."""
@@ -46,6 +50,11 @@ class ModelSource(Protocol):
     def load(self, ref: ModelRef) -> Recommender: ...
 
     def precomputed_path(self, ref: ModelRef) -> Path | None: ...
+
+    def past_champions(self) -> list[str]:
+        """Versions that were champion before, newest first."""
+
+    def resolve_version(self, version: str, alias: str) -> ModelRef | None: ...
 
 
 class RegistrySource:
@@ -60,6 +69,7 @@ class RegistrySource:
         from recops.tracking.store import configure_tracking
 
         self.tracking_uri = configure_tracking()
+        self.where = redacted(self.tracking_uri)
         self.model_name = model_name
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self._precomputed = precomputed
@@ -73,6 +83,29 @@ class RegistrySource:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
             raise
+        return self._ref(version, alias)
+
+    def past_champions(self) -> list[str]:
+        """Past champion versions, newest first (README "History and rollback")."""
+        from recops.registry.history import read_history
+
+        return list(reversed(read_history(self.client, self.model_name)))
+
+    def resolve_version(self, version: str, alias: str) -> ModelRef | None:
+        """`version` as if `alias` pointed at it (None: deleted or archived)."""
+        from mlflow.exceptions import MlflowException
+
+        from recops.registry.versions import ARCHIVED_TAG
+
+        try:
+            found = self.client.get_model_version(self.model_name, version)
+        except MlflowException:
+            return None
+        if (found.tags or {}).get(ARCHIVED_TAG):
+            return None
+        return self._ref(found, alias)
+
+    def _ref(self, version: Any, alias: str) -> ModelRef:
         tags = dict(version.tags or {})
         return ModelRef(
             model_name=self.model_name,
@@ -106,9 +139,16 @@ class PackagedSource:
     """The model inside the BentoML model store / bento (written by `recops bento build`)."""
 
     mode = "packaged"
+    where = "the packaged model"
 
     def __init__(self, folder: Callable[[], Path]) -> None:
         self._folder = folder
+
+    def past_champions(self) -> list[str]:
+        return []
+
+    def resolve_version(self, version: str, alias: str) -> ModelRef | None:
+        return None
 
     def folder(self) -> Path:
         return self._folder()
@@ -128,10 +168,19 @@ class PackagedSource:
 
 Builder = Callable[[Recommender, ModelRef, Path | None], ServedModel]
 Listener = Callable[[str, dict[str, Any]], None]
+#: Past champions tried (newest first) when the champion cannot load and nothing is served.
+MAX_PAST_CHAMPIONS = 3
+HISTORY_SOURCE = "registry (past champion)"
 
 
 class ModelLoader:
-    """Holds the served `Slots`; `refresh` loads what the aliases point at and swaps."""
+    """Holds the served `Slots`; `refresh` loads what the aliases point at and swaps.
+
+    With nothing served yet (start-up), a champion that cannot load (or a registry that cannot
+    be reached) is replaced by the last known good version: a past champion from the registry
+    history, else the local last-good copy. `degraded` then says what is served instead of
+    what, and why, until the champion itself loads.
+    """
 
     def __init__(
         self,
@@ -139,9 +188,11 @@ class ModelLoader:
         source: ModelSource,
         build: Builder,
         on_event: Listener | None = None,
+        last_good: LastGoodStore | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
+        self.last_good = last_good
         self._build = build
         self._on_event = on_event or (lambda kind, data: None)
         self._slots = Slots()
@@ -150,6 +201,7 @@ class ModelLoader:
         self._lock = threading.Lock()
         self.last_check: str | None = None
         self.last_error: dict[str, Any] | None = None
+        self.degraded: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
 
     @property
@@ -180,9 +232,13 @@ class ModelLoader:
                     self.source.resolve(self.cfg.challenger_alias) if self.canary_wanted else None
                 )
             except Exception as exc:  # registry unreachable: keep serving what we have
-                log.warning("could not resolve aliases: %s", exc)
-                self.last_error = {"at": report["at"], "error": f"registry: {exc}"}
-                report["error"] = self.last_error["error"]
+                error = f"registry unreachable at {self.source.where}: {short_error(exc)}"
+                log.warning("%s", error)
+                self.last_error = {"at": report["at"], "error": error}
+                report["error"] = error
+                self._on_event("reload", {"result": "failure", "ref": None})
+                if current.champion is None:
+                    self._swap(current, Slots(self._last_good(error)), report)
                 return report
             self.last_check = report["at"]
             champion = current.champion
@@ -195,27 +251,33 @@ class ModelLoader:
                     }
             else:
                 champion, report["champion"] = self._obtain(champ_ref, current, force)
+                if champion is None:
+                    champion = self._substitute(champ_ref, report["champion"]["error"])
+                self._note_degraded(champ_ref, champion, report["champion"])
             challenger = None
             if chall_ref is not None and (champion is None or chall_ref.key != champion.ref.key):
                 challenger, report["challenger"] = self._obtain(chall_ref, current, force)
             elif current.challenger is not None:
                 report["challenger"] = {"result": "ended", "version": None}
-            new = Slots(champion, challenger)
-            if new != current:
-                self._slots = new  # the atomic swap
-                report["changed"] = True
-                self._retain(current, new)
-                self._on_event("swap", {"old": current, "new": new})
-                log.info(
-                    "now serving champion %s, challenger %s",
-                    champion.ref.key if champion else None,
-                    challenger.ref.key if challenger else None,
-                )
+            self._swap(current, Slots(champion, challenger), report)
             if report["changed"] or any(
                 isinstance(v, dict) and v.get("result") == "failure" for v in report.values()
             ):
                 self.history = [*self.history[-19:], report]
             return report
+
+    def _swap(self, current: Slots, new: Slots, report: dict[str, Any]) -> None:
+        if new == current:
+            return
+        self._slots = new  # the atomic swap
+        report["changed"] = True
+        self._retain(current, new)
+        self._on_event("swap", {"old": current, "new": new})
+        log.info(
+            "now serving champion %s, challenger %s",
+            new.champion.ref.key if new.champion else None,
+            new.challenger.ref.key if new.challenger else None,
+        )
 
     def _obtain(
         self, ref: ModelRef, current: Slots, force: bool
@@ -237,8 +299,7 @@ class ModelLoader:
             }
         started = time.perf_counter()
         try:
-            recommender = self.source.load(ref)
-            model = self._build(recommender, ref, self.source.precomputed_path(ref))
+            model = self._load(ref)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self._failed[ref.key] = error
@@ -248,14 +309,97 @@ class ModelLoader:
                 "alias": ref.alias,
                 "error": error,
             }
-            log.exception("loading %s (%s) failed; still serving %s", ref.key, ref.alias, kept)
+            log.error(
+                "loading %s (%s) failed; still serving %s: %s",
+                ref.key,
+                ref.alias,
+                kept,
+                error,
+            )
             self._on_event("reload", {"result": "failure", "ref": ref})
             return keep, {"result": "failure", "version": ref.version, "kept": kept, "error": error}
         self._failed.pop(ref.key, None)
         seconds = round(time.perf_counter() - started, 3)
         log.info("loaded %s (%s) in %.2f s", ref.key, ref.alias, seconds)
         self._on_event("reload", {"result": "success", "ref": ref})
+        if ref.alias == self.cfg.alias and self.last_good is not None:
+            self._keep_copy(ref, model)
         return model, {"result": "loaded", "version": ref.version, "seconds": seconds}
+
+    def _load(self, ref: ModelRef) -> ServedModel:
+        recommender = self.source.load(ref)
+        return self._build(recommender, ref, self.source.precomputed_path(ref))
+
+    def _keep_copy(self, ref: ModelRef, model: ServedModel) -> None:
+        assert self.last_good is not None
+        try:
+            self.last_good.save(ref, model.recommender)
+        except Exception as exc:  # a missing copy must not fail a load that worked
+            log.warning("could not keep a last-good copy of %s: %s", ref.key, exc)
+
+    # -- degraded start --------------------------------------------------------------------
+    def _substitute(self, wanted: ModelRef, error: str) -> ServedModel | None:
+        """With nothing served, the newest past champion that loads, else the local copy."""
+        for version in self._past_champions(wanted):
+            found = self.source.resolve_version(version, self.cfg.alias)
+            if found is None or found.key in self._failed:
+                continue
+            ref = dataclasses.replace(found, source=HISTORY_SOURCE)
+            try:
+                model = self._load(ref)
+            except Exception as exc:
+                self._failed[ref.key] = f"{type(exc).__name__}: {exc}"
+                log.warning("past champion %s does not load either: %s", ref.key, exc)
+                continue
+            log.warning("champion %s cannot load; serving past champion %s", wanted.key, ref.key)
+            return model
+        return self._last_good(f"champion v{wanted.version} cannot load: {error}")
+
+    def _past_champions(self, wanted: ModelRef) -> list[str]:
+        try:
+            versions = self.source.past_champions()
+        except Exception as exc:
+            log.warning("could not read the champion history: %s", exc)
+            return []
+        return [v for v in dict.fromkeys(versions) if v != wanted.version][:MAX_PAST_CHAMPIONS]
+
+    def _last_good(self, reason: str) -> ServedModel | None:
+        if self.last_good is None:
+            return None
+        try:
+            found = self.last_good.load()
+            if found is None:
+                return None
+            ref, recommender = found
+            model = self._build(recommender, ref, None)
+        except Exception as exc:
+            log.error("the last-good copy in %s does not load: %s", self.last_good.folder, exc)
+            return None
+        log.warning("%s; serving the last-good copy of %s", reason, ref.key)
+        self.degraded = {
+            "reason": reason,
+            "serving_version": ref.version,
+            "serving_from": SOURCE,
+            "wanted_version": None,
+            "since": _now(),
+        }
+        return model
+
+    def _note_degraded(
+        self, wanted: ModelRef, served: ServedModel | None, result: dict[str, Any]
+    ) -> None:
+        """`degraded`: the champion alias points at a version that is not the one served."""
+        if served is None or served.ref.key == wanted.key:
+            self.degraded = None
+            return
+        since = (self.degraded or {}).get("since") or _now()
+        self.degraded = {
+            "reason": f"champion v{wanted.version} cannot load: {result.get('error')}",
+            "serving_version": served.ref.version,
+            "serving_from": served.ref.source,
+            "wanted_version": wanted.version,
+            "since": since,
+        }
 
     def _retain(self, old: Slots, new: Slots) -> None:
         """Keep the models a swap replaced (an immediate rollback reuses them), none older."""

@@ -76,6 +76,12 @@ class ServingMetrics:
             registry=reg,
             multiprocess_mode="livemax",
         )
+        self.degraded = Gauge(
+            "model_degraded",
+            "1 while a worker serves a last known good version instead of the champion",
+            registry=reg,
+            multiprocess_mode="livemax",
+        )
         self._served: dict[str, tuple[str, str, str]] = {}
         self._lock = threading.Lock()
 

@@ -1,11 +1,9 @@
-"""Which model version is served, and the errors the service turns into HTTP answers."""
+"""Which model version is served (the errors are in `recops.serving.errors`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
-
-from recops.errors import RecopsError
 
 
 @dataclass(frozen=True)
@@ -33,21 +31,3 @@ class ModelRef:
     def from_dict(cls, data: dict[str, Any]) -> ModelRef:
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in fields})
-
-
-class ServingError(RecopsError):
-    """An error with the HTTP status the service answers with."""
-
-    status = 500
-
-
-class BadRequestError(ServingError):
-    status = 400
-
-
-class UnknownItemError(ServingError):
-    status = 404
-
-
-class NotReadyError(ServingError):
-    status = 503

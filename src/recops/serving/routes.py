@@ -12,7 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from recops.serving import status
 from recops.serving.runtime import ServingRuntime
+
+RELOAD_STATUS = "/admin/reload/status"
 
 
 def get_app(runtime: Callable[[], ServingRuntime | None]) -> Starlette:
@@ -27,9 +30,10 @@ def get_app(runtime: Callable[[], ServingRuntime | None]) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/model_info", view(ServingRuntime.model_info), methods=["GET"]),
-            Route("/stats", view(ServingRuntime.stats_summary), methods=["GET"]),
-            Route("/cache/stats", view(ServingRuntime.cache_summary), methods=["GET"]),
-            Route("/rollout/status", view(ServingRuntime.rollout_status), methods=["GET"]),
+            Route("/model_info", view(status.model_info), methods=["GET"]),
+            Route("/stats", view(status.stats_summary), methods=["GET"]),
+            Route("/cache/stats", view(status.cache_summary), methods=["GET"]),
+            Route("/rollout/status", view(status.rollout_status), methods=["GET"]),
+            Route(RELOAD_STATUS, view(status.reload_status), methods=["GET"]),
         ]
     )

@@ -11,19 +11,22 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recops.errors import ConfigError
 from recops.models.recommender import Recommender
-from recops.serving import precompute
-from recops.serving.config import ServeConfig
+from recops.serving import precompute, status
+from recops.serving.config import RegistryClientConfig, ServeConfig
 from recops.serving.engine import Engine, Slots
+from recops.serving.lastgood import LastGoodStore
 from recops.serving.loader import ModelLoader, ModelSource, PackagedSource, RegistrySource
 from recops.serving.metrics import ServingMetrics, get_metrics
 from recops.serving.refs import ModelRef
 from recops.serving.served import ServedModel
 from recops.serving.shared import WorkerBoard
-from recops.serving.stats import RECOMMEND, ServingStats, summarize, version_summary
+from recops.serving.stats import RECOMMEND, ServingStats
 
 log = logging.getLogger(__name__)
 RELOAD, CACHE_CLEAR = "reload", "cache_clear"
@@ -31,6 +34,64 @@ RELOAD, CACHE_CLEAR = "reload", "cache_clear"
 NOT_READY_RETRY_S = 5.0
 
 _CURRENT: ServingRuntime | None = None
+
+
+def bound_registry_calls(bounds: RegistryClientConfig) -> None:
+    """MLflow's HTTP timeout and retries for this (service) process only: a dead registry is
+    reported in seconds instead of after minutes of retries."""
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, round(bounds.timeout_s)))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(bounds.max_retries)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(bounds.backoff_factor)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"] = "0"
+
+
+def last_good_store(cfg: ServeConfig) -> LastGoodStore | None:
+    """Where live mode keeps its last-good copy (None: disabled or no project to put it in)."""
+    if cfg.mode != "live" or not cfg.last_good_dir:
+        return None
+    from recops.config import resolve_path
+
+    try:
+        return LastGoodStore(resolve_path(cfg.last_good_dir))
+    except ConfigError as exc:
+        log.warning("no last-good copy: %s", exc)
+        return None
+
+
+class ReloadJob:
+    """One `/admin/reload` request, run in a thread; callers wait for it as long as they like."""
+
+    def __init__(self, number: int, run: Callable[[], dict[str, Any]]) -> None:
+        self.number = number
+        self.started_at = status_now()
+        self.finished_at: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.done = threading.Event()
+        self._run = run
+        threading.Thread(target=self._work, name=f"recops-reload-{number}", daemon=True).start()
+
+    def _work(self) -> None:
+        try:
+            self.result = self._run()
+        except Exception as exc:  # reported, never raised into a request
+            log.exception("reload %d failed", self.number)
+            self.result = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self.finished_at = status_now()
+            self.done.set()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "state": "done" if self.done.is_set() else "running",
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "result": self.result,
+        }
+
+
+def status_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def current_runtime() -> ServingRuntime | None:
@@ -46,19 +107,26 @@ class ServingRuntime:
         board: WorkerBoard | None = None,
         metrics: ServingMetrics | None = None,
         origin: str = "",
+        last_good: LastGoodStore | None = None,
+        exit_with_parent: bool = False,
     ) -> None:
         self.cfg = cfg
         self.origin = origin
         self.board = board or WorkerBoard(None)
         self.metrics = metrics
         self.stats = ServingStats()
-        self.loader = ModelLoader(cfg, source, self._build, self._on_event)
+        self.loader = ModelLoader(cfg, source, self._build, self._on_event, last_good)
         self.engine = Engine(cfg, lambda: self.loader.slots, self.loader.not_ready_reason)
         self._seen = self.board.commands()  # commands issued before this worker started
         self._seen_lock = threading.Lock()
         self._published: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.reload_job: ReloadJob | None = None
+        self._job_lock = threading.Lock()
+        #: The parent process when the runtime started (a BentoML worker's arbiter); when it is
+        #: gone, the worker exits instead of serving on as an orphan.
+        self.parent_pid = os.getppid() if exit_with_parent else None
 
     @classmethod
     def create(
@@ -67,6 +135,7 @@ class ServingRuntime:
         packaged_dir: Callable[[], Path] | None = None,
         origin: str = "",
         start: bool = True,
+        exit_with_parent: bool = False,
     ) -> ServingRuntime:
         """The runtime for `cfg.mode`, registered as this process's current runtime."""
         global _CURRENT
@@ -78,9 +147,13 @@ class ServingRuntime:
         else:
             from recops.config import resolve_path
 
+            bound_registry_calls(cfg.registry)
             table = resolve_path(cfg.precompute.path) if cfg.precompute.enabled else None
             source = RegistrySource(cfg.model_name, precomputed=table)
-        runtime = cls(cfg, source, WorkerBoard.for_server(cfg.state_dir), get_metrics(), origin)
+        board = WorkerBoard.for_server(cfg.state_dir)
+        runtime = cls(
+            cfg, source, board, get_metrics(), origin, last_good_store(cfg), exit_with_parent
+        )
         _CURRENT = runtime
         if start:
             runtime.start()
@@ -129,17 +202,35 @@ class ServingRuntime:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def refresh(self, force: bool = False) -> dict[str, Any]:
+        """`loader.refresh`, then the degraded gauge."""
+        report = self.loader.refresh(force=force)
+        if self.metrics is not None:
+            self.metrics.degraded.set(1 if self.loader.degraded else 0)
+        return report
+
     def _run(self) -> None:
         next_poll = 0.0
         while not self._stop.is_set():
+            self._exit_if_orphaned()
             now = time.monotonic()
             if now >= next_poll and (not self.ready or self.loader.source.mode == "live"):
-                self._safely(self.loader.refresh)
+                self._safely(self.refresh)
                 wait = self.cfg.poll_interval_s
                 next_poll = now + (wait if self.ready else min(wait, NOT_READY_RETRY_S))
             self._safely(self._sync)
             if self._stop.wait(self.cfg.sync_interval_s):
                 break
+
+    def _exit_if_orphaned(self) -> None:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            log.error(
+                "the BentoML arbiter (pid %d) is gone: this worker (pid %d) exits",
+                self.parent_pid,
+                os.getpid(),
+            )
+            logging.shutdown()
+            os._exit(0)
 
     @staticmethod
     def _safely(func: Callable[[], Any]) -> None:
@@ -152,13 +243,13 @@ class ServingRuntime:
         """Act on commands other workers issued; publish this worker's snapshot."""
         commands = self.board.commands()
         if self._take(commands, RELOAD):
-            self.loader.refresh(force=True)
+            self.refresh(force=True)
         if self._take(commands, CACHE_CLEAR):
             self.engine.clear_caches()
         state = (self.stats.version, id(self.loader.slots))
         if self.board.shared and state != self._published:
             self._published = state
-            self.board.publish("stats", self.snapshot())
+            self.board.publish("stats", status.snapshot(self))
 
     def _take(self, commands: Mapping[str, int], name: str) -> bool:
         with self._seen_lock:
@@ -168,8 +259,8 @@ class ServingRuntime:
             return False
 
     def _issue(self, name: str) -> None:
-        number = self.board.bump(name)
-        with self._seen_lock:  # this worker has done it already
+        with self._seen_lock:  # this worker does it itself: its own sync must not repeat it
+            number = self.board.bump(name)
             self._seen[name] = max(number, self._seen.get(name, 0))
 
     # -- endpoints -------------------------------------------------------------------------
@@ -183,117 +274,29 @@ class ServingRuntime:
 
     def reload(self) -> dict[str, Any]:
         """Re-check the aliases now (this worker), and ask the other workers to do the same."""
-        report = self.loader.refresh(force=True)
         self._issue(RELOAD)
+        report = self.refresh(force=True)
         return {
             "mode": self.cfg.mode,
             **report,
-            "serving": self.serving(),
+            "serving": status.serving(self),
+            "degraded": self.loader.degraded,
             "other_workers_notified": self.board.shared,
         }
+
+    def request_reload(self) -> ReloadJob:
+        """A reload running in the background (the one already running, if any)."""
+        with self._job_lock:
+            job = self.reload_job
+            if job is None or job.done.is_set():
+                number = job.number + 1 if job is not None else 1
+                job = self.reload_job = ReloadJob(number, self.reload)
+            return job
+
+    def readiness(self) -> dict[str, Any]:
+        return status.readiness(self)
 
     def clear_cache(self) -> dict[str, Any]:
         cleared = self.engine.clear_caches()
         self._issue(CACHE_CLEAR)
         return {"cleared": cleared, "other_workers_notified": self.board.shared}
-
-    def serving(self) -> dict[str, Any]:
-        slots = self.loader.slots
-        return {
-            role: {"version": m.ref.version, "model_type": m.recommender.model_type}
-            for role, m in slots.served()
-        }
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            **self.stats.snapshot(),
-            "pid": os.getpid(),
-            "ready": self.ready,
-            "serving": self.serving(),
-            "caches": self.engine.cache_stats(),
-        }
-
-    def _snapshots(self) -> list[dict[str, Any]]:
-        return self.board.collect("stats", self.snapshot())
-
-    def stats_summary(self) -> dict[str, Any]:
-        return summarize(self._snapshots())
-
-    def cache_summary(self) -> dict[str, Any]:
-        snaps = self._snapshots()
-        workers = [{"pid": s.get("pid"), **s.get("caches", {})} for s in snaps]
-        entries = [c for s in snaps for c in s.get("caches", {}).values()]
-        hits = sum(int(c.get("hits", 0)) for c in entries)
-        misses = sum(int(c.get("misses", 0)) for c in entries)
-        cache = self.cfg.cache
-        return {
-            "config": {"size": cache.size, "ttl_s": cache.ttl_s, "warm_users": cache.warm_users},
-            "size": sum(int(c.get("size", 0)) for c in entries),
-            "hits": hits,
-            "misses": misses,
-            "hit_rate": hits / (hits + misses) if hits + misses else None,
-            "workers": workers,
-        }
-
-    def rollout_status(self) -> dict[str, Any]:
-        snaps = self._snapshots()
-        versions = version_summary(snaps)
-        slots = self.loader.slots
-        empty = {"requests": 0, "errors": 0, "client_errors": 0, "latency_ms": None}
-
-        def describe(model: ServedModel | None, alias: str) -> dict[str, Any] | None:
-            if model is None:
-                return None
-            counts = versions.get(str(model.ref.version), empty)
-            return {
-                "version": model.ref.version,
-                "alias": alias,
-                "model_type": model.recommender.model_type,
-                "loaded_at": model.loaded_at,
-                **{k: v for k, v in counts.items() if k != "roles"},
-            }
-
-        canary = self.cfg.canary
-        return {
-            "mode": self.cfg.mode,
-            "canary": {
-                "enabled": canary.enabled,
-                "share": canary.share,
-                "active": slots.challenger is not None,
-                "challenger_alias": self.cfg.challenger_alias,
-            },
-            "champion": describe(slots.champion, self.cfg.alias),
-            "challenger": describe(slots.challenger, self.cfg.challenger_alias),
-            "versions": versions,
-            "challenger_failures_answered_by_champion": sum(
-                int(s.get("challenger_failures", 0)) for s in snaps
-            ),
-            "last_check": self.loader.last_check,
-            "last_error": self.loader.last_error,
-            "workers": len(snaps),
-        }
-
-    def model_info(self) -> dict[str, Any]:
-        slots = self.loader.slots
-        info: dict[str, Any] = {
-            "ready": slots.champion is not None,
-            "mode": self.cfg.mode,
-            "registered_model": self.cfg.model_name,
-            "alias": self.cfg.alias,
-        }
-        if slots.champion is not None:
-            info.update(slots.champion.info())
-            info["alias"] = self.cfg.alias
-        info["challenger"] = (
-            {**slots.challenger.info(), "alias": self.cfg.challenger_alias}
-            if slots.challenger
-            else None
-        )
-        info.update(
-            last_check=self.loader.last_check,
-            last_error=self.loader.last_error,
-            recent_reloads=self.loader.history[-5:],
-            config_origin=self.origin,
-            worker_pid=os.getpid(),
-        )
-        return info

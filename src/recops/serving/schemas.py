@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create
 from starlette.responses import JSONResponse
 
 from recops.serving.config import LimitsConfig
-from recops.serving.refs import ServingError
+from recops.serving.errors import ServingError
 
 
 class RecommendedItem(BaseModel):

@@ -20,8 +20,9 @@ from recops.models.recommender import Recommender
 from recops.serving.cache import TTLCache
 from recops.serving.config import ServeConfig
 from recops.serving.content import ContentIndex
+from recops.serving.errors import UnknownItemError
 from recops.serving.precompute import Precomputed
-from recops.serving.refs import ModelRef, UnknownItemError
+from recops.serving.refs import ModelRef
 from recops.serving.scoring import ItemSignals, fallback_rank, rerank
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,6 +121,7 @@ class FakeSource:
     raises)."""
 
     mode = "live"
+    where = "memory://user:***@fake-registry"
 
     def __init__(self, model_name: str = "m") -> None:
         self.model_name = model_name
@@ -127,15 +129,32 @@ class FakeSource:
         self.versions: dict[str, Recommender | Exception] = {}
         self.loads: list[str] = []
         self.precomputed: Path | None = None
+        self.history: list[str] = []  # past champions, oldest first (as the registry tag)
+        self.down: Exception | None = None  # raised by every registry call while set
+        self.delay_s = 0.0  # each load takes this long (a big model, a slow artifact store)
 
     def resolve(self, alias: str) -> ModelRef | None:
+        if self.down is not None:
+            raise self.down
         version = self.aliases.get(alias)
         if version is None:
+            return None
+        return self.resolve_version(version, alias)
+
+    def past_champions(self) -> list[str]:
+        if self.down is not None:
+            raise self.down
+        return list(reversed(self.history))
+
+    def resolve_version(self, version: str, alias: str) -> ModelRef | None:
+        if version not in self.versions:
             return None
         return ModelRef(self.model_name, version, alias, "registry", model_type="als")
 
     def load(self, ref: ModelRef) -> Recommender:
         self.loads.append(str(ref.version))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         found = self.versions[str(ref.version)]
         if isinstance(found, Exception):
             raise found

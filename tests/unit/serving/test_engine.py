@@ -8,7 +8,7 @@ import pytest
 
 from recops.serving.canary import in_canary
 from recops.serving.config import CanaryConfig
-from recops.serving.refs import BadRequestError, NotReadyError
+from recops.serving.errors import BadRequestError, NotReadyError
 from recops.serving.runtime import ServingRuntime
 from recops.serving.schemas import RecommendResponse
 

@@ -10,7 +10,8 @@ import pytest
 from recops.models.recommender import Recommender
 from recops.serving import precompute
 from recops.serving.config import ServeConfig
-from recops.serving.refs import ModelRef, UnknownItemError
+from recops.serving.errors import UnknownItemError
+from recops.serving.refs import ModelRef
 from recops.serving.served import Query, ServedModel
 
 from .conftest import LIGHT_USERS

@@ -4,7 +4,9 @@ every endpoint, every kind of bad input, reload, canary, metrics."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +16,16 @@ from typing import Any
 import pytest
 
 from recops.serving import runtime as runtime_module
+from recops.serving.admin import AdminAccess
 from recops.serving.canary import in_canary
 
 from .conftest import FakeSource, make_recommender, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SERVICE = Path(__file__).resolve().parents[3] / "bentos" / "service.py"
-OVERRIDES = "poll_interval_s=30 sync_interval_s=0.05 cache.warm_users=5 canary.share=0.5"
+OVERRIDES = (
+    "poll_interval_s=30 sync_interval_s=0.05 cache.warm_users=5 canary.share=0.5 reload_wait_s=1.5"
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -34,6 +39,7 @@ def registry() -> FakeSource:
         "1": make_recommender(0),
         "2": make_recommender(1, factors=4),
         "3": FileNotFoundError("artifacts of v3 were deleted"),
+        "4": make_recommender(2, factors=4),  # loaded only by the slow-reload test
     }
     return src
 
@@ -42,7 +48,10 @@ def registry() -> FakeSource:
 def service(registry: FakeSource, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     state = tmp_path_factory.mktemp("state")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RECOPS_SERVE_OVERRIDES", f"{OVERRIDES} state_dir={state}")
+        mp.setenv(
+            "RECOPS_SERVE_OVERRIDES",
+            f"{OVERRIDES} state_dir={state} last_good_dir={state / 'last_good'}",
+        )
         mp.setattr(runtime_module, "RegistrySource", lambda *a, **k: registry)
         spec = importlib.util.spec_from_file_location("recops_bento_service", SERVICE)
         assert spec is not None and spec.loader is not None
@@ -62,6 +71,7 @@ def client(service: Any, registry: FakeSource) -> Iterator[TestClient]:
         r = c.post("/recommend", json={"user_id": "u10"})
         c.before_ready = {  # type: ignore[attr-defined]
             "readyz": c.get("/readyz").status_code,
+            "readyz_body": c.get("/readyz").json(),
             "healthz": c.get("/healthz").status_code,
             "recommend": (r.status_code, r.json()),
             "model_info": c.get("/model_info").json(),
@@ -285,3 +295,153 @@ def test_not_ready_until_a_champion_exists(client: TestClient) -> None:
     assert status == 503 and "alias 'champion'" in body["error"]
     assert before["model_info"]["ready"] is False
     assert client.get("/readyz").status_code == 200
+
+
+# -- hostile input and faults (issue 12) ---------------------------------------------------
+def metric_value(text: str, series: str) -> float:
+    """The value of one series in a Prometheus text exposition (0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+FAILURES = 'model_reload_total{result="failure"}'
+
+
+def test_oversized_bodies_are_413_before_parsing(client: TestClient) -> None:
+    padding = "x" * 70_000  # over serve.max_body_bytes (64 KB), valid JSON otherwise
+    big = client.post("/recommend", json={"user_id": "u10", "pad": padding})
+    assert big.status_code == 413 and "larger than 65536 bytes" in big.json()["error"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding chunked
+        yield b'{"user_id": "u10", "pad": "'
+        for _ in range(20):
+            yield b"y" * 8192
+        yield b'"}'
+
+    streamed = client.post("/recommend", content=chunks())
+    assert streamed.status_code == 413
+    small = client.post("/recommend", content=iter([b'{"user_id": ', b'"u10", "k": 2}']))
+    assert small.status_code == 200 and len(small.json()["items"]) == 2
+    assert client.post("/admin/reload", content=b"z" * 70_000).status_code == 413
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def server_log() -> Iterator[Records]:
+    """What the recops request logger and BentoML's request-exception logger emit."""
+    handler = Records()
+    loggers = [logging.getLogger(n) for n in ("recops.serving.requests", HTTP_APP_LOGGER)]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+HTTP_APP_LOGGER = "bentoml._internal.server.http_app"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"user_id": "u10", "k": 0}, "k: Input should be greater than or equal to 1"),
+        (b"{not json", "error"),
+        ({"user_id": "u10", "filters": {"categroy": "x"}}, "filters.categroy: Extra inputs"),
+    ],
+)
+def test_a_rejected_request_is_one_log_line(
+    client: TestClient, server_log: Records, body: Any, reason: str
+) -> None:
+    if isinstance(body, bytes):
+        r = client.post("/recommend", content=body, headers={"content-type": "application/json"})
+    else:
+        r = client.post("/recommend", json=body)
+    assert r.status_code == 400
+    lines = [rec.getMessage() for rec in server_log.records]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("rejected POST /recommend 400: ") and reason in lines[0]
+    assert not any(rec.exc_info for rec in server_log.records)
+
+
+def test_readyz_reports_the_details(client: TestClient) -> None:
+    body = client.get("/readyz").json()
+    assert body["ready"] and body["status"] == 200 and body["degraded"] is None
+    assert body["serving"]["champion"]["version"] == "1"
+    before = client.before_ready["readyz_body"]  # type: ignore[attr-defined]
+    assert before["ready"] is False and "alias 'champion'" in before["reason"]
+
+
+def test_a_slow_reload_is_accepted_at_once_with_a_status_url(
+    client: TestClient, registry: FakeSource
+) -> None:
+    registry.aliases["champion"] = "4"
+    registry.delay_s = 3.0
+    try:
+        started = time.monotonic()
+        r = client.post("/admin/reload")
+        assert time.monotonic() - started < 2.9
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert body["status_url"] == "/admin/reload/status" and body["state"] == "running"
+        status = client.get(body["status_url"]).json()
+        assert status["reload"]["state"] == "running" and status["serving"]["champion"]
+        assert wait_until(
+            lambda: client.get("/admin/reload/status").json()["reload"]["state"] == "done"
+        )
+        done = client.get("/admin/reload/status").json()
+        assert done["reload"]["result"]["champion"]["result"] == "loaded"
+        assert done["serving"]["champion"]["version"] == "4"
+    finally:
+        registry.delay_s = 0.0
+
+
+def test_an_unreachable_registry_is_reported_and_counted_at_once(
+    client: TestClient, registry: FakeSource
+) -> None:
+    before = metric_value(client.get("/metrics").text, FAILURES)
+    registry.down = ConnectionError("Connection refused")
+    try:
+        started = time.monotonic()
+        r = client.post("/admin/reload")
+        assert r.status_code == 200 and time.monotonic() - started < 1.0
+        assert r.json()["error"].startswith("registry unreachable at memory://user:***@fake")
+        assert metric_value(client.get("/metrics").text, FAILURES) == before + 1
+        ready = client.get("/readyz")  # the loaded model keeps serving
+        assert ready.status_code == 200
+        assert "registry unreachable at" in ready.json()["last_error"]["error"]
+        assert recommend(client, user_id="u10").status_code == 200
+    finally:
+        registry.down = None
+
+
+def test_admin_endpoints_need_the_token_when_one_is_set(
+    client: TestClient, service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = sys.modules["recops_bento_service"]
+    monkeypatch.setattr(module, "ACCESS", AdminAccess("127.0.0.1", "s3cret-token"))
+    for path in ("/admin/reload", "/cache/clear"):
+        assert client.post(path).status_code == 401
+        wrong = client.post(path, headers={"Authorization": "Bearer s3cret-tokeN"})
+        assert wrong.status_code == 401 and "Authorization: Bearer" in wrong.json()["error"]
+        ok = client.post(path, headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200, ok.text
+    assert client.get("/admin/reload/status").status_code == 401
+    assert recommend(client, user_id="u10").status_code == 200  # the rest stays open
+    # no token and a non-loopback address: the admin endpoints are off
+    monkeypatch.setattr(module, "ACCESS", AdminAccess("0.0.0.0", None))
+    off = client.post("/admin/reload")
+    assert off.status_code == 403 and "RECOPS_ADMIN_TOKEN is not set" in off.json()["error"]
+    assert client.post("/cache/clear").status_code == 403
+    assert client.get("/model_info").status_code == 200
