@@ -32,3 +32,8 @@ class RegistryError(RecopsError):
 
 class EvaluationError(RecopsError):
     """An evaluation cannot be done as configured (e.g. the split left no test pairs)."""
+
+
+class ArtifactIntegrityError(RegistryError):
+    """A registered model's files are missing, or differ from the checksums recorded at
+    registration (changed or truncated in the artifact store)."""
