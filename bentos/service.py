@@ -85,7 +85,8 @@ class RecOps:
     @bentoml.api(route="/recommend", input_spec=REQUESTS.recommend)
     async def recommend(self, **request: Any) -> RecommendResponse:
         """Top-k items for a user (external ids): `{user_id, k, exclude_seen, filters:
-        {category, exclude_item_ids}, rerank, recent_item_ids}`. Unknown users and users with
+        {category, exclude_item_ids}, rerank, recent_item_ids, diversity, explain,
+        uncertainty}`. Unknown users and users with
         little history get the fallback; `recent_item_ids` are items the user just touched."""
         engine = self.runtime.engine
         filters = request.get("filters")
@@ -98,6 +99,9 @@ class RecOps:
                 getattr(filters, "exclude_item_ids", None),
                 request["rerank"],
                 request["recent_item_ids"],
+                request["diversity"],
+                request["explain"],
+                request["uncertainty"],
             )
             answer = engine.recommend(query, current_note())
         except ServingError as exc:

@@ -55,6 +55,37 @@ class RecModel(ABC):
         """Whether `fit` reads `Dataset.events` (order/recency) and not only the matrix."""
         return False
 
+    # -- optional capabilities (serving: ANN retrieval, MMR, explanations, intervals) ----------
+    #: `explain` cites the history items behind a recommendation.
+    supports_explain: ClassVar[bool] = False
+    #: `score_intervals` gives each recommended item's score an interval.
+    supports_uncertainty: ClassVar[bool] = False
+
+    def factor_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """User and item vectors whose dot products rank items exactly as `recommend` does
+        (for approximate nearest-neighbour retrieval); None: not a dot-product model."""
+        return None
+
+    def score_items(self, user: int, item_idx: np.ndarray) -> np.ndarray:
+        """Exact scores of `item_idx` for one user (what `recommend` ranks by)."""
+        scores = np.asarray(self._score_users(np.array([user])), dtype=np.float32)
+        return scores[0, np.asarray(item_idx, dtype=np.int64)]
+
+    def item_similarity(self, item_idx: np.ndarray) -> np.ndarray:
+        """Pairwise similarity of `item_idx` (len x len), as `similar_items` measures it."""
+        idx = np.asarray(item_idx, dtype=np.int64)
+        return np.asarray(self._score_similar(idx), dtype=np.float32)[:, idx]
+
+    def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+        """Per item of `item_idx`, up to `n` (history item, contribution), largest first."""
+        raise NotImplementedError(f"{self.model_type} models do not explain recommendations")
+
+    def score_intervals(
+        self, user: int, item_idx: np.ndarray, level: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper ends of a `level` (e.g. 0.9) interval around each item's score."""
+        raise NotImplementedError(f"{self.model_type} models give no score intervals")
+
     # -- what subclasses implement -------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters such that `type(self)(**get_params())` is an equivalent model.

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from recops.errors import ModelCapacityError
 from recops.features.dataset import Dataset
 from recops.models.base import RecModel
+from recops.models.explain import top_contributions
 from recops.models.profiles import RecencyProfile
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class EASEModel(RecencyProfile, RecModel):
     """
 
     model_type = "ease"
+    supports_explain = True
 
     def __init__(
         self,
@@ -115,6 +117,12 @@ class EASEModel(RecencyProfile, RecModel):
     def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
         """Row i of B: the scores of a user whose only interaction is item i."""
         return self._fitted_weights()[item_idx]
+
+    def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+        """Score of item i = sum over history items j of profile_j * B[j, i]: the largest terms."""
+        profile = self._decayed(self._input(self._fitted_seen()[[user]]), np.array([user]))
+        weights = self._fitted_weights()[profile.indices][:, np.asarray(item_idx, np.int64)]
+        return top_contributions(profile.indices, (weights * profile.data[:, None]).T, n)
 
     def _save_state(self, folder: Path) -> None:
         np.save(folder / _WEIGHTS, self._fitted_weights())

@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from recops.features.dataset import Dataset
 from recops.models.base import RecModel
+from recops.models.explain import top_contributions, unit
 
 _FACTORS = "factors.npz"
 
@@ -39,6 +40,29 @@ class FactorModel(RecModel):
         norms[norms == 0] = 1.0
         unit = items / norms[:, None]
         return unit[item_idx] @ unit.T
+
+    # -- capabilities ----------------------------------------------------------------------
+    supports_explain = True
+
+    def factor_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self._factors()
+
+    def score_items(self, user: int, item_idx: np.ndarray) -> np.ndarray:
+        users, items = self._factors()
+        return np.asarray(items[np.asarray(item_idx, dtype=np.int64)] @ users[user], np.float32)
+
+    def item_similarity(self, item_idx: np.ndarray) -> np.ndarray:
+        _, items = self._factors()
+        vectors = unit(items[np.asarray(item_idx, dtype=np.int64)])
+        return np.asarray(vectors @ vectors.T, dtype=np.float32)
+
+    def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+        """The history items most similar (cosine of item vectors) to each recommended item."""
+        _, items = self._factors()
+        seen = self._fitted_seen()
+        history = seen.indices[seen.indptr[user] : seen.indptr[user + 1]]
+        targets = unit(items[np.asarray(item_idx, dtype=np.int64)])
+        return top_contributions(history, targets @ unit(items[history]).T, n)
 
     def _save_state(self, folder: Path) -> None:
         users, items = self._factors()

@@ -129,6 +129,12 @@ class Item2VecModel(FactorModel):
         scores[:, ~self._has_vector()] = NO_VECTOR_SCORE
         return scores
 
+    def score_items(self, user: int, item_idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(item_idx, dtype=np.int64)
+        scores = super().score_items(user, idx)
+        has_vector = np.any(self._factors()[1][idx] != 0, axis=1)
+        return np.where(has_vector, scores, np.float32(NO_VECTOR_SCORE))
+
     def _has_vector(self) -> np.ndarray:
         _, items = self._factors()
         return np.asarray(np.any(items != 0, axis=1))

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from recops.errors import ConfigError
 from recops.features.dataset import Dataset
 from recops.models.base import RecModel
+from recops.models.explain import top_contributions
 from recops.models.profiles import RecencyProfile
 
 _SIMILARITY = "similarity.npz"
@@ -54,6 +55,7 @@ class ItemKNNModel(RecencyProfile, RecModel):
     (`recops.models.profiles`)."""
 
     model_type = "itemknn"
+    supports_explain = True
 
     def __init__(
         self,
@@ -105,6 +107,13 @@ class ItemKNNModel(RecencyProfile, RecModel):
     def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
         """An item's row of the similarity matrix (0 beyond its k nearest neighbours)."""
         return self._fitted_similarity()[item_idx].toarray()
+
+    def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+        """Score of item i = sum over history items j of profile_j * S[j, i]: the largest terms."""
+        profile = sp.csr_matrix(self._decayed(self._fitted_seen()[[user]], np.array([user])))
+        weights = self._fitted_similarity()[profile.indices][:, np.asarray(item_idx, np.int64)]
+        dense = weights.toarray() * profile.data[:, None]
+        return top_contributions(profile.indices, dense.T, n)
 
     def _save_state(self, folder: Path) -> None:
         sp.save_npz(folder / _SIMILARITY, self._fitted_similarity(), compressed=False)

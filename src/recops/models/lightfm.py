@@ -190,6 +190,19 @@ class LightFMModel(FactorModel):
         scores = super()._score_users(user_idx)
         return scores + item_biases[None, :] + user_biases[user_idx, None]
 
+    def factor_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """`[user, 1] · [item, item_bias]`: the score less the user's bias (a constant per
+        user, so the ranking is the same)."""
+        users, items = self._factors()
+        _, item_biases = self._biases()
+        ones = np.ones((len(users), 1), dtype=np.float32)
+        return np.hstack([users, ones]), np.hstack([items, item_biases[:, None]])
+
+    def score_items(self, user: int, item_idx: np.ndarray) -> np.ndarray:
+        user_biases, item_biases = self._biases()
+        idx = np.asarray(item_idx, dtype=np.int64)
+        return super().score_items(user, idx) + item_biases[idx] + user_biases[user]
+
     def represent_items(self, features: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Biases and embeddings of items described only by metadata (no interactions), e.g.
         catalogue items added after training. `features` rows use the training feature columns

@@ -23,6 +23,7 @@ from typing import Any
 
 from recops.config import find_project_root, resolve_path
 from recops.errors import RegistryError
+from recops.models.recommender import Recommender
 from recops.serving import precompute
 from recops.serving.config import SNAPSHOT_FILE, ServeConfig
 from recops.serving.loader import (
@@ -102,9 +103,7 @@ def import_model(
         info = {**ref.to_dict(), "imported_at": datetime.now(UTC).isoformat(timespec="seconds")}
         (folder / PACKAGED_REF).write_text(json.dumps(info, indent=2))
         if with_precompute and cfg.precompute.enabled:
-            table = precompute.compute(recommender, cfg.min_history, cfg.precompute.k)
-            precompute.write(table, folder / PACKAGED_PRECOMPUTED, precompute_meta(ref, cfg))
-            coverage = precompute.coverage(recommender, table, cfg.min_history)
+            coverage = write_table(recommender, folder / PACKAGED_PRECOMPUTED, ref, cfg)
         tag = str(model.tag)
     return Imported(tag, ref, False, coverage)
 
@@ -163,12 +162,20 @@ def write_precomputed(cfg: ServeConfig, alias: str | None = None) -> dict[str, A
     if ref is None:
         raise RegistryError(f"{cfg.model_name} has no alias {alias or cfg.alias!r}")
     recommender = source.load(ref)
-    table = precompute.compute(recommender, cfg.min_history, cfg.precompute.k)
     path = resolve_path(cfg.precompute.path)
-    precompute.write(table, path, precompute_meta(ref, cfg))
-    return {
-        "path": str(path),
-        "model": ref.key,
-        "k": cfg.precompute.k,
-        **precompute.coverage(recommender, table, cfg.min_history),
-    }
+    coverage = write_table(recommender, path, ref, cfg)
+    return {"path": str(path), "model": ref.key, "k": cfg.precompute.k, **coverage}
+
+
+def write_table(
+    recommender: Recommender, path: Path, ref: ModelRef, cfg: ServeConfig
+) -> dict[str, Any]:
+    """The precomputed table of `ref` at `path`, in chunks (intervals if configured and the
+    model gives them); returns the coverage."""
+    level = None
+    if cfg.uncertainty.precompute and recommender.model.supports_uncertainty:
+        level = cfg.uncertainty.level
+    meta = precompute_meta(ref, cfg)
+    return precompute.write_chunked(
+        recommender, path, meta, cfg.min_history, cfg.precompute.k, level
+    )

@@ -60,6 +60,63 @@ class RerankConfig:
     candidates: int = 100
     weights: RerankWeights = field(default_factory=RerankWeights)
     recency_half_life_days: float = 7.0
+    diversity: float = 0.0
+    diversity_similarity: str = "model"
+
+    def __post_init__(self) -> None:
+        _in_unit("serve.rerank.diversity", self.diversity)
+        if self.diversity_similarity not in ("model", "content"):
+            raise ConfigError(
+                "serve.rerank.diversity_similarity must be 'model' or 'content', "
+                f"got {self.diversity_similarity!r}"
+            )
+
+
+@dataclass(frozen=True)
+class AnnConfig:
+    """Approximate nearest-neighbour retrieval (recops.serving.ann)."""
+
+    enabled: bool = True
+    min_items: int = 100_000
+    nlist: int | None = None
+    nprobe: int = 16
+    candidates: int = 50
+    train_per_list: int = 40
+    max_rounds: int = 3
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("min_items", "nprobe", "candidates", "train_per_list", "max_rounds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"serve.ann.{name} must be >= 1, got {getattr(self, name)}")
+        if self.nlist is not None and self.nlist < 1:
+            raise ConfigError(f"serve.ann.nlist must be >= 1 or null, got {self.nlist}")
+        if self.threads < 0:
+            raise ConfigError(f"serve.ann.threads must be >= 0, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    max_items: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_items < 1:
+            raise ConfigError(f"serve.explain.max_items must be >= 1, got {self.max_items}")
+
+
+@dataclass(frozen=True)
+class UncertaintyConfig:
+    level: float = 0.9
+    precompute: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.level < 1.0:
+            raise ConfigError(f"serve.uncertainty.level must be in (0, 1), got {self.level}")
+
+
+def _in_unit(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key} must be in [0, 1], got {value}")
 
 
 @dataclass(frozen=True)
@@ -118,6 +175,9 @@ class ServeConfig:
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     precompute: PrecomputeConfig = field(default_factory=PrecomputeConfig)
     registry: RegistryClientConfig = field(default_factory=RegistryClientConfig)
+    ann: AnnConfig = field(default_factory=AnnConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

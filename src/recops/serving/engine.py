@@ -49,6 +49,7 @@ class Recommendation:
             "model_alias": self.model_alias,
             "source": self.answer.source,
             "reranked": self.answer.reranked,
+            "diversity": self.answer.diversity,
             "cached": self.cached,
         }
 
@@ -87,6 +88,9 @@ class Engine:
         exclude_item_ids: Sequence[str] | None = None,
         rerank: bool | None = None,
         recent_item_ids: Sequence[str] | None = None,
+        diversity: float | None = None,
+        explain: bool = False,
+        uncertainty: bool = False,
     ) -> Query:
         """A normalised query; checks what the HTTP schema cannot (it does most of it)."""
         lim = self.cfg.limits
@@ -105,6 +109,9 @@ class Engine:
             exclude_item_ids=_ids(exclude_item_ids),
             rerank=use_rerank,
             recent_item_ids=_ids(recent_item_ids),
+            diversity=self._diversity(diversity),
+            explain=bool(explain),
+            uncertainty=bool(uncertainty),
         )
 
     def _k(self, k: int | None) -> int:
@@ -114,6 +121,15 @@ class Engine:
         if not 1 <= k <= lim.k_max:
             raise BadRequestError(f"k must be between 1 and {lim.k_max}, got {k}")
         return k
+
+    def _diversity(self, value: float | None) -> float:
+        """The request's MMR strength (default: serve.rerank.diversity; 0 if rerank is off)."""
+        if not self.cfg.rerank.enabled:
+            return 0.0
+        value = self.cfg.rerank.diversity if value is None else float(value)
+        if not 0.0 <= value <= 1.0:
+            raise BadRequestError(f"diversity must be between 0 and 1, got {value}")
+        return value
 
     def recommend(self, q: Query, note: Note | None = None) -> Recommendation:
         """The /recommend answer; `note` collects what the metrics need (source, version...)."""

@@ -2,14 +2,18 @@
 
 The table answers the default request (exclude seen items, no filters, no rerank, k up to the
 precomputed k) without scoring; users below `min_history` and unknown users are left to the
-fallback, so every user still gets an answer. One parquet file: user_id, item_ids, scores,
+fallback, so every user still gets an answer. One parquet file: user_id, item_ids, scores
+(and score_low, score_high with `serve.uncertainty.precompute` for models that give intervals),
 with the model name/version in the file's metadata (a table of another version is ignored).
+It is computed and written in chunks of users (one parquet row group each), so memory stays
+bounded by the chunk's dense score block however many users there are.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +24,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recops.columns import Columns
+from recops.console import progress
 from recops.models.recommender import Recommender
 
 log = logging.getLogger(__name__)
 META_KEY = b"recops.precomputed"
 CHUNK = 2048
+#: Bytes of dense scores (users x items, float32) per chunk: bounds the memory of a run.
+SCORE_BUDGET = 256 * 2**20
+LOW, HIGH = "score_low", "score_high"
 
 
 def eligible_users(recommender: Recommender, min_history: int) -> np.ndarray:
@@ -33,31 +41,101 @@ def eligible_users(recommender: Recommender, min_history: int) -> np.ndarray:
     return np.flatnonzero(history >= max(int(min_history), 1))
 
 
-def compute(recommender: Recommender, min_history: int, k: int) -> pd.DataFrame:
-    """user_id, item_ids (list), scores (list) for every model-served user."""
-    users = eligible_users(recommender, min_history)
-    ids_out: list[list[str]] = []
-    scores_out: list[list[float]] = []
-    for start in range(0, len(users), CHUNK):
-        chunk = users[start : start + CHUNK]
-        ids, scores = recommender.model.recommend(chunk, k, exclude_seen=True)
+def chunk_size(n_items: int, budget: int = SCORE_BUDGET) -> int:
+    """Users per chunk so that their dense scores fit in `budget` bytes."""
+    return int(max(1, min(CHUNK, budget // max(4 * n_items, 1))))
+
+
+def chunks(
+    recommender: Recommender,
+    users: np.ndarray,
+    k: int,
+    level: float | None = None,
+    size: int | None = None,
+) -> Iterator[pa.Table]:
+    """One arrow table per chunk of `users` (exact top-k from the model's `recommend`), with
+    score intervals at `level` when given."""
+    model = recommender.model
+    size = size or chunk_size(model.n_items)
+    for start in range(0, len(users), size):
+        chunk = users[start : start + size]
+        ids, scores = model.recommend(chunk, k, exclude_seen=True)
         external = recommender.items.to_external(ids)
-        for row in range(len(chunk)):
+        columns: dict[str, list[list[object]]] = {"item_ids": [], "scores": []}
+        if level is not None:
+            columns[LOW], columns[HIGH] = [], []
+        for row, user in enumerate(chunk.tolist()):
             valid = ids[row] >= 0
-            ids_out.append([str(x) for x in external[row][valid]])
-            scores_out.append(scores[row][valid].astype(float).tolist())
-    return pd.DataFrame(
-        {
-            Columns.user: recommender.users.to_external(users).astype(str),
-            "item_ids": ids_out,
-            "scores": scores_out,
-        }
-    )
+            columns["item_ids"].append([str(x) for x in external[row][valid]])
+            columns["scores"].append(scores[row][valid].astype(float).tolist())
+            if level is not None:
+                low, high = model.score_intervals(int(user), ids[row][valid], level)
+                columns[LOW].append(low.astype(float).tolist())
+                columns[HIGH].append(high.astype(float).tolist())
+        user_ids = recommender.users.to_external(chunk).astype(str).tolist()
+        yield pa.table({Columns.user: user_ids, **columns}, schema=schema(level is not None))
+
+
+def schema(intervals: bool) -> pa.Schema:
+    floats = pa.list_(pa.float64())
+    fields = [(Columns.user, pa.string()), ("item_ids", pa.list_(pa.string())), ("scores", floats)]
+    return pa.schema(fields + ([(LOW, floats), (HIGH, floats)] if intervals else []))
+
+
+def compute(
+    recommender: Recommender, min_history: int, k: int, level: float | None = None
+) -> pd.DataFrame:
+    """user_id, item_ids (list), scores (list) for every model-served user (in memory: for
+    small worlds and tests; `write_chunked` streams to a file)."""
+    users = eligible_users(recommender, min_history)
+    parts = list(chunks(recommender, users, k, level))
+    if not parts:
+        return pd.DataFrame({Columns.user: [], "item_ids": [], "scores": []})
+    return pa.concat_tables(parts).to_pandas()
+
+
+def write_chunked(
+    recommender: Recommender,
+    path: Path,
+    meta: dict[str, Any],
+    min_history: int,
+    k: int,
+    level: float | None = None,
+    size: int | None = None,
+) -> dict[str, Any]:
+    """Compute and write the table chunk by chunk (a row group each, with progress);
+    atomically replaces `path`. Returns the coverage."""
+    users = eligible_users(recommender, min_history)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    writer: pq.ParquetWriter | None = None
+    encoded = {META_KEY: json.dumps({**meta, "intervals": level}).encode()}
+    try:
+        with progress("precompute top-k", len(users), unit="users") as bar:
+            for table in chunks(recommender, users, k, level, size):
+                table = table.replace_schema_metadata(encoded)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                bar.advance(table.num_rows)
+        if writer is None:  # no model-served user: an empty table
+            writer = pq.ParquetWriter(tmp, schema(level is not None).with_metadata(encoded))
+        writer.close()
+        writer = None
+        tmp.replace(path)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return coverage_counts(recommender, len(users), min_history)
 
 
 def coverage(recommender: Recommender, table: pd.DataFrame, min_history: int) -> dict[str, Any]:
+    return coverage_counts(recommender, len(table), min_history)
+
+
+def coverage_counts(recommender: Recommender, covered: int, min_history: int) -> dict[str, Any]:
     n_users = len(recommender.users)
-    covered = len(table)
     return {
         "known_users": n_users,
         "precomputed_users": covered,
@@ -91,6 +169,8 @@ class Precomputed:
     rows: dict[str, tuple[np.ndarray, np.ndarray]]
     k: int
     meta: dict[str, Any]
+    #: user id -> (score_low, score_high) when the table has intervals
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def get(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         if k > self.k:
@@ -99,6 +179,13 @@ class Precomputed:
         if row is None:
             return None
         return row[0][:k], row[1][:k]
+
+    def intervals_of(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user's (score_low, score_high) for the top k, if the table has intervals."""
+        if self.intervals is None or k > self.k or user_id not in self.intervals:
+            return None
+        low, high = self.intervals[user_id]
+        return low[:k], high[:k]
 
     def info(self) -> dict[str, Any]:
         return {"users": len(self.rows), "k": self.k, **self.meta}
@@ -133,9 +220,20 @@ def load(
         [s for scores in table["scores"].tolist() for s in scores], dtype=np.float32
     )
     bounds = np.concatenate([[0], np.cumsum(lengths)])
+    has_intervals = LOW in table and HIGH in table
+    flat_low = _flat(table[LOW]) if has_intervals else flat_scores
+    flat_high = _flat(table[HIGH]) if has_intervals else flat_scores
     rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for row, user in enumerate(table[Columns.user].astype(str).tolist()):
-        idx = flat_idx[bounds[row] : bounds[row + 1]]
+        span = slice(bounds[row], bounds[row + 1])
+        idx = flat_idx[span]
         keep = idx >= 0
-        rows[user] = (idx[keep], flat_scores[bounds[row] : bounds[row + 1]][keep])
-    return Precomputed(rows, int(meta.get("k", 0)), meta)
+        rows[user] = (idx[keep], flat_scores[span][keep])
+        if has_intervals:
+            intervals[user] = (flat_low[span][keep], flat_high[span][keep])
+    return Precomputed(rows, int(meta.get("k", 0)), meta, intervals if has_intervals else None)
+
+
+def _flat(column: pd.Series) -> np.ndarray:
+    return np.asarray([v for values in column.tolist() for v in values], dtype=np.float32)

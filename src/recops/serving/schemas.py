@@ -13,6 +13,13 @@ from recops.serving.config import LimitsConfig
 from recops.serving.errors import ServingError
 
 
+class Because(BaseModel):
+    """A history item behind a recommendation and its contribution (model-specific scale)."""
+
+    item_id: str
+    weight: float
+
+
 class RecommendedItem(BaseModel):
     item_id: str
     score: float
@@ -22,6 +29,11 @@ class RecommendedItem(BaseModel):
     brand: str | None = None
     price: float | None = None
     tags: list[str] = Field(default_factory=list)
+    # `explain: true`: the user's history items that contributed most (null from the fallback)
+    because: list[Because] | None = None
+    # `uncertainty: true`: interval of the model's score at serve.uncertainty.level
+    score_low: float | None = None
+    score_high: float | None = None
 
 
 class RecommendResponse(BaseModel):
@@ -31,6 +43,7 @@ class RecommendResponse(BaseModel):
     model_alias: str
     source: Literal["model", "fallback"]
     reranked: bool = False
+    diversity: float = 0.0
     cached: bool = False
 
 
@@ -83,6 +96,12 @@ def request_models(limits: LimitsConfig) -> RequestModels:
             id_list | None,
             Field(None, description="items the user just touched (cold-start context)"),
         ),
+        diversity=(
+            Annotated[float, Field(ge=0.0, le=1.0)] | None,
+            Field(None, description="MMR diversity 0..1 (default: serve.rerank.diversity)"),
+        ),
+        explain=(StrictBool, Field(False, description="cite the history behind each item")),
+        uncertainty=(StrictBool, Field(False, description="a score interval per item")),
     )
     similar = create_model(
         "SimilarRequest",

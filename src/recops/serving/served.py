@@ -17,12 +17,14 @@ import numpy as np
 from recops.columns import Columns
 from recops.models.base import blocked_mask
 from recops.models.recommender import Recommender
+from recops.serving.ann import build_search
 from recops.serving.cache import TTLCache
 from recops.serving.config import ServeConfig
 from recops.serving.content import ContentIndex
-from recops.serving.errors import UnknownItemError
+from recops.serving.errors import BadRequestError, UnknownItemError
 from recops.serving.precompute import Precomputed
 from recops.serving.refs import ModelRef
+from recops.serving.rerank import mmr
 from recops.serving.scoring import ItemSignals, fallback_rank, rerank
 
 log = logging.getLogger(__name__)
@@ -42,16 +44,21 @@ class Query:
     exclude_item_ids: tuple[str, ...] = ()
     rerank: bool = False
     recent_item_ids: tuple[str, ...] = ()
+    diversity: float = 0.0  # MMR strength, 0 = off
+    explain: bool = False
+    uncertainty: bool = False
 
     @property
     def is_default(self) -> bool:
-        """The request a precomputed table answers."""
+        """The request a precomputed table answers (intervals: if the table has them)."""
         return (
             self.exclude_seen
             and not self.categories
             and not self.exclude_item_ids
             and not self.rerank
             and not self.recent_item_ids
+            and not self.diversity
+            and not self.explain
         )
 
 
@@ -67,13 +74,19 @@ class Answer:
     reranked: bool = False
     precomputed: bool = False
     records: Sequence[dict[str, Any]] = field(default=(), repr=False, compare=False)
+    #: per item: explanation / interval members (same order as `ids`); empty: none asked
+    extras: Sequence[dict[str, Any]] = field(default=(), repr=False, compare=False)
+    diversity: float = 0.0
 
     @property
     def items(self) -> list[dict[str, Any]]:
-        """The items as dicts (item metadata, score, rank)."""
+        """The items as dicts (item metadata, score, rank, and any extras)."""
+        extras = self.extras or [{}] * len(self.ids)
         return [
-            {**self.records[i], "score": float(s), "rank": r}
-            for r, (i, s) in enumerate(zip(self.ids.tolist(), self.scores.tolist(), strict=True), 1)
+            {**self.records[i], "score": float(s), "rank": r, **extra}
+            for r, (i, s, extra) in enumerate(
+                zip(self.ids.tolist(), self.scores.tolist(), extras, strict=True), 1
+            )
         ]
 
 
@@ -128,6 +141,7 @@ class ServedModel:
             rec.item_meta, rec.model, self.cfg.fallback.embedding_weight
         )
         self.cache: TTLCache[Query, Answer] = TTLCache(self.cfg.cache.size, self.cfg.cache.ttl_s)
+        self.search = build_search(self.model, self.cfg.ann)
         self.score_range = self._score_range()
         self.build_seconds = time.perf_counter() - started
 
@@ -163,38 +177,81 @@ class ServedModel:
     # -- answers ---------------------------------------------------------------------------
     def answer(self, q: Query) -> Answer:
         """Recommendations for `q` (not cached here; see `Engine`)."""
+        self._check_capabilities(q)
         user = self.model_user(q.user_id)
         if user >= 0:
             return self._from_model(user, q)
         return self._fallback(q)
 
+    def _check_capabilities(self, q: Query) -> None:
+        model = self.model
+        for asked, supported, what in (
+            (q.explain, model.supports_explain, "explain"),
+            (q.uncertainty, model.supports_uncertainty, "uncertainty"),
+        ):
+            if asked and not supported:
+                raise BadRequestError(
+                    f"{what}: true is not supported by the served model "
+                    f"({self.recommender.model_type}, {self.ref.model_name} v{self.ref.version})"
+                )
+
     def _from_model(self, user: int, q: Query) -> Answer:
         if q.is_default and self.precomputed is not None:
             hit = self.precomputed.get(q.user_id, q.k)
-            if hit is not None:
-                return self._answer(*hit, MODEL, precomputed=True)
+            bounds = self.precomputed.intervals_of(q.user_id, q.k) if q.uncertainty else None
+            if hit is not None and (bounds is not None or not q.uncertainty):
+                extras = _interval_extras(*bounds) if bounds is not None else ()
+                return self._answer(*hit, MODEL, precomputed=True, extras=extras)
         blocked = self._items(q.exclude_item_ids)
         if q.exclude_seen and q.recent_item_ids:
             blocked = np.concatenate([blocked, self._items(q.recent_item_ids)])
         allowed = self._allowed(q.categories)
         if allowed is not None and allowed.size == 0:
             return self._answer(np.zeros(0, np.int64), np.zeros(0, np.float32), MODEL)
-        n = max(q.k, self.cfg.rerank.candidates) if q.rerank else q.k
-        ids, scores = self.model.recommend(
-            np.array([user]),
-            n,
-            exclude_seen=q.exclude_seen,
-            filter_items=blocked,
-            allowed_items=allowed,
+        wide = q.rerank or q.diversity > 0
+        n = max(q.k, self.cfg.rerank.candidates) if wide else q.k
+        ids, scores = self.search.recommend(user, n, q.exclude_seen, blocked, allowed)
+        if q.rerank:
+            seeds = self.history(user)[-self.cfg.fallback.max_seed_items :]
+            content = self.content.profile_scores(seeds) if seeds.size else None
+            k = len(ids) if q.diversity > 0 else q.k
+            ids, scores = rerank(ids, scores, content, self.signals, self.cfg.rerank.weights, k)
+        if q.diversity > 0:
+            picked = mmr(ids, scores, self._similarity(ids), q.diversity, q.k)
+            ids, scores = ids[picked], scores[picked]
+        return self._answer(
+            ids,
+            scores,
+            MODEL,
+            reranked=q.rerank,
+            extras=self._extras(user, ids, q),
+            diversity=q.diversity,
         )
-        valid = ids[0] >= 0
-        ids, scores = ids[0][valid], scores[0][valid]
-        if not q.rerank:
-            return self._answer(ids, scores, MODEL)
-        seeds = self.history(user)[-self.cfg.fallback.max_seed_items :]
-        content = self.content.profile_scores(seeds) if seeds.size else None
-        ids, scores = rerank(ids, scores, content, self.signals, self.cfg.rerank.weights, q.k)
-        return self._answer(ids, scores, MODEL, reranked=True)
+
+    def _similarity(self, ids: np.ndarray) -> np.ndarray:
+        """Pairwise similarity of candidates for MMR (`serve.rerank.diversity_similarity`)."""
+        if self.cfg.rerank.diversity_similarity == "model" and self.model.personalized:
+            return self.model.item_similarity(ids)
+        features = self.content.features[ids]
+        return np.asarray((features @ features.T).toarray(), dtype=np.float32)
+
+    def _extras(self, user: int, ids: np.ndarray, q: Query) -> list[dict[str, Any]]:
+        """Per item: `because` (explain) and `score_low`/`score_high` (uncertainty)."""
+        if not (q.explain or q.uncertainty) or ids.size == 0:
+            return []
+        extras: list[dict[str, Any]] = [{} for _ in range(len(ids))]
+        if q.explain:
+            external = self.recommender.items.external_ids
+            cited = self.model.explain(user, ids, self.cfg.explain.max_items)
+            for extra, pairs in zip(extras, cited, strict=True):
+                extra["because"] = [
+                    {"item_id": str(external[j]), "weight": round(w, 6)} for j, w in pairs
+                ]
+        if q.uncertainty:
+            low, high = self.model.score_intervals(user, ids, self.cfg.uncertainty.level)
+            for extra, interval in zip(extras, _interval_extras(low, high), strict=True):
+                extra.update(interval)
+        return extras
 
     def _fallback(self, q: Query) -> Answer:
         known = self.user_index.get(q.user_id, -1)
@@ -210,7 +267,15 @@ class ServedModel:
         if blocked.size or allowed is not None:
             mask = blocked_mask(self.n_items, blocked, allowed)
         ids, scores = fallback_rank(self.signals, self.content, seeds, mask, q.k, self.cfg.fallback)
-        return self._answer(ids, scores, FALLBACK)
+        if q.diversity > 0 and ids.size:
+            picked = mmr(ids, scores, self._similarity(ids), q.diversity, q.k)
+            ids, scores = ids[picked], scores[picked]
+        # the fallback is not the model: no explanations or model intervals (null members)
+        empty = {"because": None} if q.explain else {}
+        if q.uncertainty:
+            empty = {**empty, "score_low": None, "score_high": None}
+        extras = [empty] * len(ids) if empty else []
+        return self._answer(ids, scores, FALLBACK, extras=extras, diversity=q.diversity)
 
     def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
         idx = self.item_index.get(item_id)
@@ -237,17 +302,35 @@ class ServedModel:
         source: str,
         reranked: bool = False,
         precomputed: bool = False,
+        extras: Sequence[dict[str, Any]] = (),
+        diversity: float = 0.0,
     ) -> Answer:
         """An answer with its items rendered from the pre-rendered item JSON (the scores of
         valid items are finite; `repr` of a float is valid JSON)."""
         frags = self.fragments
+        tails = [
+            "," + json.dumps(extra, separators=(",", ":"))[1:-1] if extra else ""
+            for extra in extras
+        ] or [""] * len(ids)
         body = ",".join(
             [
-                f'{{{frags[i]},"score":{s!r},"rank":{r}}}'
-                for r, (i, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
+                f'{{{frags[i]},"score":{s!r},"rank":{r}{tail}}}'
+                for r, (i, s, tail) in enumerate(
+                    zip(ids.tolist(), scores.tolist(), tails, strict=True), 1
+                )
             ]
         )
-        return Answer(ids, scores, f"[{body}]", source, reranked, precomputed, self.records)
+        return Answer(
+            ids,
+            scores,
+            f"[{body}]",
+            source,
+            reranked,
+            precomputed,
+            self.records,
+            tuple(extras),
+            diversity,
+        )
 
     # -- load-time work --------------------------------------------------------------------
     def most_active_users(self, n: int) -> list[str]:
@@ -276,7 +359,12 @@ class ServedModel:
         if users.size == 0:
             return {"min": None, "max": None, "users_sampled": 0}
         sample = users[np.linspace(0, users.size - 1, min(SCORE_SAMPLE, users.size)).astype(int)]
-        _, scores = self.model.recommend(sample, self.cfg.limits.k_default, exclude_seen=True)
+        k, none = self.cfg.limits.k_default, np.zeros(0, np.int64)
+        # one user at a time through the search in use (a batch of exact scores of a
+        # 1M-item catalogue would need gigabytes)
+        scores = np.concatenate(
+            [self.search.recommend(int(u), k, True, none, None)[1] for u in sample]
+        )
         finite = scores[np.isfinite(scores)]
         return {
             "min": float(finite.min()) if finite.size else None,
@@ -298,6 +386,12 @@ class ServedModel:
             "score_range": self.score_range,
             "popularity_window": self.signals.window,
             "content_similarity": self.content.kind,
+            "search": self.search.info(),
+            "capabilities": {
+                "explain": self.model.supports_explain,
+                "uncertainty": self.model.supports_uncertainty,
+                "diversity": True,
+            },
             "precomputed": self.precomputed.info() if self.precomputed else None,
             "trained_until": (
                 datetime.fromtimestamp(rec.activity.until, UTC).isoformat(timespec="seconds")
@@ -305,3 +399,10 @@ class ServedModel:
                 else None
             ),
         }
+
+
+def _interval_extras(low: np.ndarray, high: np.ndarray) -> list[dict[str, Any]]:
+    return [
+        {"score_low": float(lo), "score_high": float(hi)}
+        for lo, hi in zip(low.tolist(), high.tolist(), strict=True)
+    ]
