@@ -14,7 +14,7 @@ from recops.config import compose, find_project_root
 from recops.console import console
 from recops.monitoring.cli import drift_command
 from recops.registry.cli import promote, registry_app, rollback
-from recops.serving.cli import bento_app
+from recops.serving.cli import bento_app, loadtest_command
 from recops.worker.cli import worker_app
 
 app = typer.Typer(
@@ -139,6 +139,7 @@ app.add_typer(registry_app, name="registry")
 app.command("drift")(drift_command)
 app.add_typer(worker_app, name="worker")
 app.add_typer(bento_app, name="bento")
+app.command("loadtest")(loadtest_command)
 
 if __name__ == "__main__":
     app()
