@@ -243,10 +243,21 @@ def build_base_image(cfg: ContainerConfig, root: Path | None = None) -> str:
 
 
 # -- the bento's build context ------------------------------------------------------------------
-def dockerfile_template(cfg: ContainerConfig) -> str:
+def dockerfile_template(cfg: ContainerConfig, system_packages: Sequence[str] = ()) -> str:
     """BentoML Dockerfile template: build-only ARGs (paths into the mounted settings folder,
-    never values), a HEALTHCHECK on /readyz and SIGTERM as the stop signal."""
+    never values), the bentofile's system packages (BentoML skips them on a custom base
+    image; apt-get, so a Debian/Ubuntu base), a HEALTHCHECK on /readyz and SIGTERM as the stop
+    signal."""
     hc = cfg.healthcheck
+    apt = ""
+    if system_packages:
+        apt = (
+            "{% block SETUP_BENTO_COMPONENTS %}\n"
+            "RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -q -y "
+            f"--no-install-recommends {' '.join(system_packages)} && rm -rf /var/lib/apt/lists/*\n"
+            "{{ super() }}\n"
+            "{% endblock %}\n"
+        )
     probe = (
         "import os, urllib.request as u; "
         "h = os.environ.get('BENTOML_HOST', '127.0.0.1'); "
@@ -268,6 +279,7 @@ def dockerfile_template(cfg: ContainerConfig) -> str:
         "# only `pip install uv` uses the system pip, everything else goes into /app/.venv.\n"
         "ARG PIP_BREAK_SYSTEM_PACKAGES=1\n"
         "{% endblock %}\n"
+        f"{apt}"
         "{% block SETUP_BENTO_ENTRYPOINT %}\n"
         "{{ super() }}\n"
         "STOPSIGNAL SIGTERM\n"
@@ -285,8 +297,9 @@ def configure_bento_context(cfg: ServeConfig, context: Path) -> None:
     docker = dict(spec.get("docker") or {})
     docker["base_image"] = cfg.container.base_image
     docker["dockerfile_template"] = TEMPLATE_FILE
+    packages = [str(p) for p in docker.pop("system_packages", None) or []]
     spec["docker"] = docker
-    (context / TEMPLATE_FILE).write_text(dockerfile_template(cfg.container))
+    (context / TEMPLATE_FILE).write_text(dockerfile_template(cfg.container, packages))
     bentofile.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
@@ -355,6 +368,18 @@ def image_ref(cfg: ContainerConfig, bento_tag: str) -> str:
     """`<serve.container.image>:<bento version>`."""
     version = bento_tag.split(":", 1)[1] if ":" in bento_tag else "latest"
     return f"{cfg.image}:{version}"
+
+
+@contextmanager
+def _in_tempdir() -> Iterator[None]:
+    """BentoML renders a bento's Dockerfile template from a temporary copy of the bento and
+    refuses template paths outside the working directory: build from the temp folder's parent."""
+    previous = Path.cwd()
+    os.chdir(tempfile.gettempdir())
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 class _BuildLines(logging.Handler):
@@ -431,15 +456,22 @@ def containerize(
             )
             BentoMLContainer.bento_store.get()  # BENTOML_HOME is read before the build
             build_image: Any = bentoml.container.build  # typed per backend literal
-            build_image(str(bento.tag), backend=engine, image_tag=(ref,), **opts)
+            with _in_tempdir():
+                build_image(str(bento.tag), backend=engine, image_tag=(ref,), **opts)
     except bentoml.exceptions.BentoMLException as exc:
-        tail = "\n".join(log_file.read_text().splitlines()[-15:]) if log_file.exists() else ""
-        raise ContainerError(f"image build failed: {exc}; log {log_file}\n{tail}") from exc
+        raise ContainerError(f"image build failed: {exc}\n{_tail(log_file)}") from exc
     finally:
         base_logger.removeHandler(handler)
         base_logger.setLevel(level)
         handler.close()
+    if not image_exists(ref, env):  # BentoML logs some failed builds without raising
+        raise ContainerError(f"image build failed, no image {ref}\n{_tail(log_file)}")
     return ref, time.perf_counter() - started
+
+
+def _tail(log_file: Path, lines: int = 15) -> str:
+    text = log_file.read_text().splitlines()[-lines:] if log_file.exists() else []
+    return f"full log: {log_file}\n" + "\n".join(text)
 
 
 # -- run -----------------------------------------------------------------------------------------
