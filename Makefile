@@ -13,7 +13,7 @@ export MLFLOW_ENABLE_TELEMETRY := false
 export DO_NOT_TRACK := 1
 UI_PORT ?= 5000
 
-.PHONY: install run test test-all bench ui lint format params clean serve
+.PHONY: install run test test-all bench ui lint format params clean serve image loadtest
 
 install: $(STAMP)
 
@@ -64,6 +64,15 @@ ui: install
 # the server and its workers (host and port: serve.host / serve.port, PORT=... overrides).
 serve: install
 	exec recops serve $${PORT:+--port $$PORT}
+
+# OCI image of the champion (podman/buildah; see README "Serving"), and a 60 s load test of a
+# running service against the SLOs (URL=http://127.0.0.1:3000 by default).
+image: install system
+	recops bento build
+	recops bento containerize
+
+loadtest: install
+	recops loadtest --url $${URL:-http://127.0.0.1:3000} --duration 60s --concurrency 10
 
 lint: install
 	ruff check src pipelines tests bentos

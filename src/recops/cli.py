@@ -14,7 +14,7 @@ from recops.config import compose, find_project_root
 from recops.console import console
 from recops.monitoring.cli import drift_command
 from recops.registry.cli import promote, registry_app, rollback
-from recops.serving.cli import bento_app, serve
+from recops.serving.cli import bento_app, loadtest_command, serve
 from recops.worker.cli import worker_app
 
 app = typer.Typer(
@@ -140,6 +140,7 @@ app.command("drift")(drift_command)
 app.add_typer(worker_app, name="worker")
 app.add_typer(bento_app, name="bento")
 app.command("serve")(serve)
+app.command("loadtest")(loadtest_command)
 
 if __name__ == "__main__":
     app()

@@ -126,6 +126,9 @@ def stage_build_context(cfg: ServeConfig, root: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in (SERVICE_FILE, BENTOFILE):
         shutil.copy2(bentos / name, target / name)
+    from recops.serving.container import configure_bento_context
+
+    configure_bento_context(cfg, target)  # base image + Dockerfile template of the image
     snapshot = cfg.replace(mode="packaged", state_dir=None).to_dict()
     (target / SNAPSHOT_FILE).write_text(json.dumps(snapshot, indent=2))
     import recops

@@ -62,7 +62,7 @@ def build(
     console.print(f"[bold]bento[/] {tag}  (BENTOML_HOME={home})")
     console.print(
         f"serve it:       BENTOML_HOME={home} bentoml serve {tag} --host {cfg.host}\n"
-        f"containerize:   BENTOML_HOME={home} bentoml containerize {tag}  (needs Docker)"
+        f"containerize:   recops bento containerize {tag}  (podman/buildah)"
     )
 
 
@@ -111,3 +111,228 @@ def _print_coverage(cov: dict[str, object]) -> None:
         f"{cov['min_history']} interactions) and all unknown users get the fallback, so 100% "
         "of users get an answer"
     )
+
+
+# -- container image -----------------------------------------------------------------------------
+Tag = Annotated[str, typer.Argument(help="bento tag (default: recops:latest)")]
+Port = Annotated[int, typer.Option(help="port the service listens on (host network)")]
+
+
+def _engine_env(cfg: ServeConfig) -> dict[str, str]:
+    from recops.serving.container import engine_env
+
+    return engine_env(cfg.container, find_project_root())
+
+
+@bento_app.command("base-image")
+def base_image(
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Hydra override (repeatable)")
+    ] = None,
+) -> None:
+    """Build serve.container.base_image from Debian packages (debootstrap + podman import):
+    for machines that reach a Debian mirror but no container registry. Needs root."""
+    from recops.serving.container import build_base_image, image_size
+
+    setup_logging()
+    with exit_on_error():
+        cfg = serve_config(overrides)
+        image = build_base_image(cfg.container, find_project_root())
+        size = image_size(image, _engine_env(cfg))
+    console.print(f"[bold]base image[/] {image} ({size / 1e6:,.0f} MB)")
+
+
+@bento_app.command()
+def containerize(
+    tag: Tag = "recops:latest",
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Hydra override (repeatable)")
+    ] = None,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(help="CA bundle (PEM) for a TLS-intercepting proxy; build-only"),
+    ] = None,
+    index_url: Annotated[
+        str | None, typer.Option(help="Python package index for the build (build-only)")
+    ] = None,
+    extra_index_url: Annotated[
+        list[str] | None, typer.Option(help="extra package index (repeatable; build-only)")
+    ] = None,
+) -> None:
+    """Build an OCI image of a bento (`recops bento build` first) with buildah or podman.
+
+    The base image is serve.container.base_image (built with `recops bento base-image` when
+    it is the local one and missing). The CA bundle and index settings are mounted into the
+    build only: they never end up in the image."""
+    from recops.serving.bento import use_bentoml_home
+    from recops.serving.container import BuildSettings, image_size
+    from recops.serving.container import containerize as build_image
+
+    setup_logging()
+    with exit_on_error():
+        root = find_project_root()
+        use_bentoml_home(root)
+        cfg = serve_config(overrides)
+        settings = BuildSettings.of(
+            cfg.container,
+            ca_bundle=ca_bundle,
+            index_url=index_url,
+            extra_index_urls=tuple(extra_index_url or ()),
+        )
+        ref, seconds = build_image(cfg, tag, settings, root)
+        size = image_size(ref, _engine_env(cfg))
+    console.print(f"[bold]image[/] {ref} ({size / 1e6:,.0f} MB, built in {seconds:.0f} s)")
+    console.print(f"run it:  recops bento run {tag} --port 3000")
+
+
+@bento_app.command()
+def run(
+    tag: Tag = "recops:latest",
+    port: Port = 3000,
+    host: Annotated[
+        str | None, typer.Option(help="bind address (default: serve.container.host)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="container name (default: recops-PORT)")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="run in the background")] = False,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the service")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Hydra override (repeatable)")
+    ] = None,
+) -> None:
+    """Run the image of a bento with podman (host network, explicit bind address). Ctrl-C or
+    SIGTERM stops it gracefully; with --detach stop it with `recops bento stop NAME`."""
+    import signal
+    import subprocess
+
+    from recops.serving.container import image_ref, run_args, stop
+
+    setup_logging()
+    with exit_on_error():
+        cfg = serve_config(overrides)
+        engine_env = _engine_env(cfg)
+        image = image_ref(cfg.container, _resolve_tag(tag))
+        name = name or f"recops-{port}"
+        cmd = run_args(cfg.container, image, port, name, detach, env or (), host)
+        if detach:
+            subprocess.run(cmd, env=engine_env, check=True, capture_output=True)
+            console.print(
+                f"[bold]{name}[/] {image} on http://{host or cfg.container.host}:{port} "
+                f"(stop: recops bento stop {name})"
+            )
+            return
+        proc = subprocess.Popen(cmd, env=engine_env, start_new_session=True)
+
+        def graceful(signum: int, frame: object) -> None:
+            stop(cfg.container, name, engine_env, remove=False)
+
+        signal.signal(signal.SIGTERM, graceful)
+        signal.signal(signal.SIGINT, graceful)
+        code = proc.wait()
+    raise typer.Exit(code)
+
+
+@bento_app.command("stop")
+def stop_cmd(
+    name: Annotated[str, typer.Argument(help="container name (recops-PORT by default)")],
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Hydra override (repeatable)")
+    ] = None,
+) -> None:
+    """Stop a container started with `recops bento run --detach` (SIGTERM, graceful drain);
+    exit 1 unless it shut down by itself with exit code 0."""
+    from recops.serving.container import stop
+
+    setup_logging()
+    with exit_on_error():
+        cfg = serve_config(overrides)
+        result = stop(cfg.container, name, _engine_env(cfg))
+    console.print(f"stopped {name} in {result.seconds:.1f} s, exit code {result.exit_code}")
+    if not result.clean:
+        raise typer.Exit(1)
+
+
+def _resolve_tag(tag: str) -> str:
+    """`recops:latest` -> the concrete tag of the newest bento (the image carries its version)."""
+    from recops.serving.bento import use_bentoml_home
+
+    if not tag.endswith(":latest") and ":" in tag:
+        return tag
+    use_bentoml_home(find_project_root())
+    import bentoml
+
+    return str(bentoml.get(tag).tag)
+
+
+# -- load test (registered as `recops loadtest`) -------------------------------------------------
+def loadtest_command(
+    url: Annotated[str, typer.Option(help="base URL of the service, e.g. http://127.0.0.1:3000")],
+    duration: Annotated[str, typer.Option(help="how long: 60s, 2m, 90")] = "60s",
+    concurrency: Annotated[int, typer.Option(help="concurrent clients (closed loop)")] = 10,
+    users_from: Annotated[
+        str | None,
+        typer.Option(
+            help="snapshot folder (events.parquet + items.parquet) or events/users file "
+            "(parquet/CSV with user_id); default: paths.snapshot_dir"
+        ),
+    ] = None,
+    unknown_share: Annotated[float, typer.Option(help="share of unknown (new) users")] = 0.1,
+    filter_share: Annotated[
+        float, typer.Option(help="share of requests with filters (category, excluded items)")
+    ] = 0.2,
+    k: Annotated[int, typer.Option(help="items per request")] = 10,
+    timeout: Annotated[float, typer.Option(help="per-request timeout, s")] = 10.0,
+    seed: Annotated[int, typer.Option(help="traffic seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Hydra override, e.g. serve.slo.p95_ms=50 (repeatable)"),
+    ] = None,
+) -> None:
+    """POST /recommend traffic for DURATION at CONCURRENCY, then p50/p95/p99, throughput,
+    error rate and availability against serve.slo. Exit 1 when an SLO is missed."""
+    import asyncio
+    import json
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from recops.config import resolve_path
+    from recops.console import escape, progress
+    from recops.serving.loadtest import drive, load_traffic, parse_duration, slo_rows, summarize
+
+    setup_logging()
+    with exit_on_error():
+        cfg = compose(overrides or [])
+        slo = ServeConfig.from_mapping(to_dict(cfg.serve)).slo
+        seconds = parse_duration(duration)
+        source = Path(users_from) if users_from else resolve_path(str(cfg.paths.snapshot_dir))
+        traffic = load_traffic(source, unknown_share, filter_share, k)
+        with progress(f"load test {url}", total=round(seconds), unit="s", every_s=5) as bar:
+
+            def tick(elapsed: float, outcome: object) -> None:
+                bar.advance(max(0.0, min(elapsed, round(seconds) - bar.done)))
+
+            outcome = asyncio.run(drive(url, traffic, seconds, concurrency, timeout, seed, tick))
+        report = summarize(outcome, slo, concurrency)
+    if as_json:
+        print(json.dumps({"url": url, "users": len(traffic.users), **report}, indent=2))
+    else:
+        lat = report["latency_ms"]
+        console.print(
+            f"{report['requests']:,} requests in {report['duration_s']:.0f} s at concurrency "
+            f"{concurrency}: {report['throughput_rps']:.0f} req/s; p50 {lat['p50']:.1f} ms, "
+            f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms; "
+            f"statuses {escape(str(report['by_status']))}"
+            + (f", failures {escape(str(report['failures']))}" if report["failures"] else "")
+        )
+        table = Table(title=f"SLOs ({escape(url)})")
+        for column in ("SLO", "objective", "measured", "result"):
+            table.add_column(column)
+        for name, objective, measured, verdict in slo_rows(report):
+            style = "green" if verdict == "met" else "bold red"
+            table.add_row(name, objective, measured, f"[{style}]{verdict}[/]")
+        console.print(table)
+    if not report["slo_met"]:
+        raise typer.Exit(1)

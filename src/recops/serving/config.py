@@ -150,6 +150,47 @@ class RegistryClientConfig:
 
 
 @dataclass(frozen=True)
+class HealthcheckConfig:
+    interval_s: int = 10
+    timeout_s: int = 3
+    retries: int = 3
+    start_period_s: int = 60
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """`recops bento containerize|run|base-image` (see conf/serve/default.yaml)."""
+
+    engine: str = "auto"
+    base_image: str = "localhost/recops-base:bookworm"
+    image: str = "localhost/recops"
+    suite: str = "bookworm"
+    mirror: str | None = None
+    base_packages: tuple[str, ...] = ("python3", "python3-venv", "python3-pip", "ca-certificates")
+    config_dir: str = ".containers"
+    storage_driver: str = "overlay"
+    ca_bundle: str | None = None
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    network: str = "host"
+    host: str = "127.0.0.1"
+    stop_timeout_s: int = 30
+    healthcheck: HealthcheckConfig = field(default_factory=HealthcheckConfig)
+
+
+@dataclass(frozen=True)
+class SloConfig:
+    """Service level objectives: the load test's pass/fail and the alert rules' thresholds."""
+
+    availability: float = 0.999
+    p95_ms: float = 100.0
+    p99_ms: float = 500.0
+    error_rate: float = 0.01
+    min_cache_hit_rate: float = 0.5
+    max_fallback_rate: float = 0.3
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     mode: str = "live"
     host: str = "127.0.0.1"
@@ -178,6 +219,9 @@ class ServeConfig:
     ann: AnnConfig = field(default_factory=AnnConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
+    drift_summary: str | None = "reports/drift/summary.json"
+    container: ContainerConfig = field(default_factory=ContainerConfig)
+    slo: SloConfig = field(default_factory=SloConfig)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -240,6 +284,10 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 
 def _checked(value: Any, annotation: str, where: str) -> Any:
     """`value` if it fits a scalar annotation ("int", "float", "str | None", ...)."""
+    if annotation == "tuple[str, ...]":  # a list of strings in YAML/JSON
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
     options = [part.strip() for part in annotation.split("|")]
     if value is None:
         if "None" in options:

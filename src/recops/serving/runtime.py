@@ -22,7 +22,7 @@ from recops.serving.config import RegistryClientConfig, ServeConfig
 from recops.serving.engine import Engine, Slots
 from recops.serving.lastgood import LastGoodStore
 from recops.serving.loader import ModelLoader, ModelSource, PackagedSource, RegistrySource
-from recops.serving.metrics import ServingMetrics, get_metrics
+from recops.serving.metrics import DriftExporter, ServingMetrics, get_metrics
 from recops.serving.refs import ModelRef
 from recops.serving.served import ServedModel
 from recops.serving.shared import WorkerBoard
@@ -99,6 +99,20 @@ def current_runtime() -> ServingRuntime | None:
     return _CURRENT
 
 
+def drift_summary_path(cfg: ServeConfig) -> Path | None:
+    """`serve.drift_summary` (relative: to the project root, or the working directory outside
+    a project, e.g. in a container); None when unset."""
+    from recops.config import resolve_path
+    from recops.errors import ConfigError
+
+    if not cfg.drift_summary:
+        return None
+    try:
+        return resolve_path(cfg.drift_summary)
+    except ConfigError:
+        return Path(cfg.drift_summary).resolve()
+
+
 class ServingRuntime:
     def __init__(
         self,
@@ -120,6 +134,7 @@ class ServingRuntime:
         self._seen = self.board.commands()  # commands issued before this worker started
         self._seen_lock = threading.Lock()
         self._published: tuple[int, int] | None = None
+        self.drift = DriftExporter(metrics, drift_summary_path(cfg)) if metrics else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reload_job: ReloadJob | None = None
@@ -241,6 +256,8 @@ class ServingRuntime:
 
     def _sync(self) -> None:
         """Act on commands other workers issued; publish this worker's snapshot."""
+        if self.drift is not None:
+            self.drift.refresh()
         commands = self.board.commands()
         if self._take(commands, RELOAD):
             self.refresh(force=True)
@@ -268,8 +285,14 @@ class ServingRuntime:
         self.stats.record(endpoint, status, seconds, note)
         if endpoint == RECOMMEND and self.metrics is not None:
             cached = note.get("cached")
+            version = note.get("version")
             self.metrics.observe_recommend(
-                status, note.get("source"), seconds, None if cached is None else bool(cached)
+                status,
+                note.get("source"),
+                seconds,
+                None if cached is None else bool(cached),
+                note.get("role"),
+                None if version is None else str(version),
             )
 
     def reload(self) -> dict[str, Any]:
