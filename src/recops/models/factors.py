@@ -19,6 +19,8 @@ _FACTORS = "factors.npz"
 class FactorModel(RecModel):
     """Scores are dot products of user and item factors; similarity is cosine."""
 
+    erasure = "redact"
+
     def __init__(self) -> None:
         super().__init__()
         self.user_factors: np.ndarray | None = None
@@ -39,6 +41,9 @@ class FactorModel(RecModel):
         norms[norms == 0] = 1.0
         unit = items / norms[:, None]
         return unit[item_idx] @ unit.T
+
+    def _drop_users(self, keep: np.ndarray) -> None:
+        self.user_factors = self._factors()[0][keep]
 
     def _save_state(self, folder: Path) -> None:
         users, items = self._factors()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from recops.models.recommender import Recommender
-from recops.serving import precompute
+from recops.serving import erasure, precompute
 from recops.serving.config import ServeConfig
 from recops.serving.engine import Engine, Slots
 from recops.serving.loader import ModelLoader, ModelSource, PackagedSource, RegistrySource
@@ -153,7 +153,7 @@ class ServingRuntime:
         commands = self.board.commands()
         if self._take(commands, RELOAD):
             self.loader.refresh(force=True)
-        if self._take(commands, CACHE_CLEAR):
+        if self._take(commands, CACHE_CLEAR) or erasure.active().refresh():
             self.engine.clear_caches()
         state = (self.stats.version, id(self.loader.slots))
         if self.board.shared and state != self._published:
