@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from recops.cli_support import exit_on_error
 from recops.config import compose, find_project_root
 from recops.console import console
+from recops.gdpr.cli import gdpr_app
 from recops.monitoring.cli import drift_command
 from recops.registry.cli import promote, registry_app, rollback
 from recops.serving.cli import bento_app, loadtest_command, serve
@@ -141,6 +142,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(bento_app, name="bento")
 app.command("serve")(serve)
 app.command("loadtest")(loadtest_command)
+app.add_typer(gdpr_app, name="gdpr")
 
 if __name__ == "__main__":
     app()

@@ -99,7 +99,9 @@ MAX_EXACT_FLOAT = 2**53
 ID_OK, ID_NOT_INTEGER, ID_UNSAFE_FLOAT = 0, 1, 2
 
 
-def as_id(col: pd.Series, null_tokens: frozenset[str] = frozenset()) -> tuple[pd.Series, np.ndarray]:
+def as_id(
+    col: pd.Series, null_tokens: frozenset[str] = frozenset()
+) -> tuple[pd.Series, np.ndarray]:
     """Ids as stripped strings (None when missing, blank or a null token such as "NaN"), and a
     problem code per row (ID_OK, ID_NOT_INTEGER, ID_UNSAFE_FLOAT).
 

@@ -471,6 +471,65 @@ class EventStore:
         )
         return removed
 
+    def _user_quarantine_match(self) -> str:
+        """Quarantined rows whose raw user field is the user (the raw row keeps file values)."""
+        return f"trim(json_extract_string({RAW}, '$.{Columns.user}')) = $user"
+
+    def user_rows(self, user_id: str) -> dict[str, pd.DataFrame]:
+        """Everything the store holds about one user, in every dataset: `events` and
+        `quarantine` rows with the batch (origin file, content hash) they came in."""
+        batch_cols = "b.origin, b.content_hash, b.started_at AS ingested_at"
+        join = f"LEFT JOIN batches b ON b.{_BATCH} = t.{_BATCH} AND b.{_DS} = t.{_DS}"
+        events = self.con.execute(
+            f"""SELECT t.*, {batch_cols} FROM events t {join}
+                WHERE t.{Columns.user} = $user ORDER BY t.{Columns.timestamp}""",
+            {"user": user_id},
+        ).df()
+        quarantine = self.con.execute(
+            f"""SELECT t.*, {batch_cols} FROM quarantine t {join}
+                WHERE {self._user_quarantine_match().replace(RAW, "t." + RAW)}
+                ORDER BY t.{_BATCH}, t.{Columns.source_row}""",
+            {"user": user_id},
+        ).df()
+        return {"events": events, "quarantine": quarantine}
+
+    def erase_user(self, user_id: str) -> dict[str, int]:
+        """GDPR erasure in every dataset, one transaction: events and quarantined rows deleted
+        (counts returned). Deleted rows stay in the file's blocks until `compact`."""
+        self.con.begin()
+        try:
+            counts = {
+                "events": self._run(
+                    f"DELETE FROM events WHERE {Columns.user} = $user", {"user": user_id}
+                ),
+                "quarantine": self._run(
+                    f"DELETE FROM quarantine WHERE {self._user_quarantine_match()}",
+                    {"user": user_id},
+                ),
+            }
+            self.con.commit()
+        except Exception:
+            self.con.rollback()
+            raise
+        return counts
+
+    def compact(self) -> None:
+        """Rewrite the database file from its live rows (DuckDB keeps deleted rows' bytes in
+        its blocks): copy into a new file, then replace the old one. The store reopens."""
+        tmp = self.path.with_name(f".{self.path.name}.compact")
+        tmp.unlink(missing_ok=True)
+        self.con.close()
+        con = duckdb.connect(str(tmp))
+        try:
+            target = con.execute("SELECT current_database()").fetchall()[0][0]
+            con.execute(f"ATTACH '{self.path}' AS old (READ_ONLY)")
+            con.execute(f'COPY FROM DATABASE old TO "{target}"')
+            con.execute("DETACH old")
+        finally:
+            con.close()
+        os.replace(tmp, self.path)
+        self.con = duckdb.connect(str(self.path))
+
     def counts(self, dataset: str) -> dict[str, int]:
         """events, users, items (events' distinct items), catalog_items, batches, quarantined."""
         row = self.con.execute(

@@ -160,9 +160,7 @@ def evaluate(
         base_users = score_users(popularity, split, test, s, "popularity")
         result.baseline = test.segment_metrics(base_users, s).get("warm", {})
         result.baseline_per_user = base_users.metrics
-        result.vs_baseline = compare_on_users(
-            model_users.metrics, base_users.metrics, s, mask=warm
-        )
+        result.vs_baseline = compare_on_users(model_users.metrics, base_users.metrics, s, mask=warm)
     return result
 
 
@@ -258,9 +256,7 @@ class EvaluationTest:
             split.train.n_users,
         )
 
-    def segment_metrics(
-        self, scored: ScoredUsers, s: EvalSettings
-    ) -> dict[str, dict[str, float]]:
+    def segment_metrics(self, scored: ScoredUsers, s: EvalSettings) -> dict[str, dict[str, float]]:
         out = {}
         for name in SEGMENTS:
             mask = self.sample.segment_mask(name)

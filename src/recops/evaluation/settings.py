@@ -54,9 +54,7 @@ class EvalSettings:
             ),
             seed=_int("eval.seed", ev.get("seed", cfg.get("seed", 42)), minimum=0),
             threads=_int("threads", cfg.get("threads", 1), minimum=0),
-            bootstrap_samples=_int(
-                "eval.bootstrap.samples", boot.get("samples", 1000), minimum=10
-            ),
+            bootstrap_samples=_int("eval.bootstrap.samples", boot.get("samples", 1000), minimum=10),
             confidence=_fraction("eval.bootstrap.confidence", boot.get("confidence", 0.95)),
             compare_metrics=tuple(str(m) for m in ev.get("compare_metrics") or ["ndcg_at_10"]),
         )

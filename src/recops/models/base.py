@@ -7,6 +7,7 @@ chunking and top-k so every model behaves the same way.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import json
@@ -46,6 +47,11 @@ class RecModel(ABC):
     #: The hyperparameter counting training epochs for models trained incrementally
     #: (`fit_partial`; Optuna prunes them between epochs). None for one-shot models.
     epochs_param: ClassVar[str | None] = None
+    #: How a user's data leaves the fitted model (`recops gdpr delete-user`): "redact" - the
+    #: user's own parameters are rows (seen items, factors) and dropping them leaves a model
+    #: that serves everyone else unchanged; "retrain" - shared item-item parameters were learned
+    #: from the user's interactions, so dropping the rows is not enough: a retrain is scheduled.
+    erasure: ClassVar[str] = "retrain"
 
     def __init__(self) -> None:
         self._seen: sp.csr_matrix | None = None
@@ -219,6 +225,17 @@ class RecModel(ABC):
     @classmethod
     def load(cls, folder: Path) -> RecModel:
         return load_model(folder)
+
+    def without_users(self, keep: np.ndarray) -> Self:
+        """A copy serving only the users `keep` (indices in this model, new index order); the
+        rows of everyone else are gone (see `erasure` for what shared parameters keep)."""
+        clone = copy.copy(self)
+        clone._seen = self._fitted_seen()[np.asarray(keep, dtype=np.int64)].tocsr()
+        clone._drop_users(np.asarray(keep, dtype=np.int64))
+        return clone
+
+    def _drop_users(self, keep: np.ndarray) -> None:  # noqa: B027 (optional hook)
+        """Slice per-user state other than `seen` (override in models that have some)."""
 
     # -- helpers ---------------------------------------------------------------------------
     def _fitted_seen(self) -> sp.csr_matrix:

@@ -20,6 +20,8 @@ _FACTORS = "factors.npz"
 class FactorModel(RecModel):
     """Scores are dot products of user and item factors; similarity is cosine."""
 
+    erasure = "redact"
+
     def __init__(self) -> None:
         super().__init__()
         self.user_factors: np.ndarray | None = None
@@ -63,6 +65,9 @@ class FactorModel(RecModel):
         history = seen.indices[seen.indptr[user] : seen.indptr[user + 1]]
         targets = unit(items[np.asarray(item_idx, dtype=np.int64)])
         return top_contributions(history, targets @ unit(items[history]).T, n)
+
+    def _drop_users(self, keep: np.ndarray) -> None:
+        self.user_factors = self._factors()[0][keep]
 
     def _save_state(self, folder: Path) -> None:
         users, items = self._factors()

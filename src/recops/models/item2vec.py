@@ -47,6 +47,7 @@ class Item2VecModel(FactorModel):
     """
 
     model_type = "item2vec"
+    erasure = "retrain"  # item vectors learned from every user's sessions
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ class LightFMModel(FactorModel):
     model_type = "lightfm"
     supports_cold_items = True
     epochs_param = "epochs"
+    erasure = "retrain"  # item and feature embeddings learned from every user's interactions
     CAPABILITIES: ClassVar[dict[str, bool]] = {
         "cold_items": True,  # via item metadata features
         "few_interaction_users": True,
@@ -224,6 +225,10 @@ class LightFMModel(FactorModel):
         users, _ = self._factors()
         biases, vectors = self.represent_items(features)
         return users[user_idx] @ vectors.T + biases[None, :] + user_biases[user_idx, None]
+
+    def _drop_users(self, keep: np.ndarray) -> None:
+        super()._drop_users(keep)
+        self.user_biases = self._checked(self.user_biases)[keep]
 
     # -- persistence ---------------------------------------------------------------------
     def _save_state(self, folder: Path) -> None:

@@ -17,6 +17,7 @@ class PopularityModel(RecModel):
 
     model_type = "popularity"
     personalized = False
+    erasure = "redact"  # the counts are recomputed from the remaining users: exact
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,6 +37,11 @@ class PopularityModel(RecModel):
     def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
         """No notion of similarity: the most popular other items."""
         return self._score_users(item_idx)
+
+    def _drop_users(self, keep: np.ndarray) -> None:
+        seen = self._fitted_seen()
+        counts = np.bincount(seen.indices[seen.data > 0], minlength=seen.shape[1])
+        self.popularity = counts.astype(np.float32)
 
     def _save_state(self, folder: Path) -> None:
         np.save(folder / _STATE, self._scores())

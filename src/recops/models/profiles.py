@@ -99,6 +99,10 @@ class RecencyProfile:
             return rows
         return sp.csr_matrix(rows.multiply(self._decay[user_idx]))
 
+    def _drop_users(self, keep: np.ndarray) -> None:
+        if self._decay is not None:
+            self._decay = self._decay[keep].tocsr()
+
     def _save_recency(self, folder: Path) -> None:
         if self._decay is not None:
             sp.save_npz(folder / _DECAY, self._decay, compressed=False)

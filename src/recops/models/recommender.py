@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -145,6 +145,21 @@ class Recommender:
                 Columns.rank: (rows[1] + 1).astype(np.int64),
             }
         )
+
+    def without_users(self, user_ids: Sequence[str]) -> tuple[Recommender, int]:
+        """A copy without `user_ids` (id map and model rows dropped, item popularity recounted
+        from the remaining users) and how many of them it held; see `RecModel.erasure`."""
+        idx = self.users.lookup(user_ids)
+        drop = np.unique(idx[idx >= 0])
+        if drop.size == 0:
+            return self, 0
+        keep = np.setdiff1d(np.arange(len(self.users)), drop)
+        model = self.model.without_users(keep)
+        seen = model.seen
+        counts = np.bincount(seen.indices[seen.data > 0], minlength=seen.shape[1])
+        users = IdMap(self.users.external_ids[keep], kind="user")
+        redacted = replace(self, model=model, users=users, popularity=counts.astype(np.float32))
+        return redacted, int(drop.size)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

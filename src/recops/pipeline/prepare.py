@@ -17,8 +17,8 @@ from recops.data.ingest import IngestSettings, run_ingest
 from recops.errors import DataSourceError
 from recops.features.activity import RECENT_DAYS
 from recops.features.build import build_split, require_test_pairs
-from recops.features.events import CodedEvents
 from recops.features.dataset import SplitData
+from recops.features.events import CodedEvents
 from recops.pipeline.context import StagePaths, dataset_key, read_json
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from recops.errors import ConfigError
 from recops.models.recommender import Recommender
-from recops.serving import precompute, status
+from recops.serving import erasure, precompute, status
 from recops.serving.config import RegistryClientConfig, ServeConfig
 from recops.serving.engine import Engine, Slots
 from recops.serving.lastgood import LastGoodStore
@@ -261,7 +261,7 @@ class ServingRuntime:
         commands = self.board.commands()
         if self._take(commands, RELOAD):
             self.refresh(force=True)
-        if self._take(commands, CACHE_CLEAR):
+        if self._take(commands, CACHE_CLEAR) or erasure.active().refresh():
             self.engine.clear_caches()
         state = (self.stats.version, id(self.loader.slots))
         if self.board.shared and state != self._published:

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 from recops.columns import Columns
 from recops.models.base import blocked_mask
 from recops.models.recommender import Recommender
+from recops.serving import erasure
 from recops.serving.ann import build_search
 from recops.serving.cache import TTLCache
 from recops.serving.config import ServeConfig
@@ -178,6 +179,8 @@ class ServedModel:
     def answer(self, q: Query) -> Answer:
         """Recommendations for `q` (not cached here; see `Engine`)."""
         self._check_capabilities(q)
+        if erasure.is_erased(q.user_id):  # GDPR erasure: answered as an unknown user
+            return self._fallback(replace(q, user_id=""))
         user = self.model_user(q.user_id)
         if user >= 0:
             return self._from_model(user, q)

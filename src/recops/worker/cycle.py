@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from recops.config import to_dict
 from recops.data.store import EventStore
 from recops.errors import ConfigError
+from recops.gdpr import retrain as gdpr_retrain
 from recops.monitoring.check import Champion, run_check
 from recops.monitoring.frames import EventWindow, batch_window, last_batch
 from recops.monitoring.stage import check_context, file_mapping, load_champion
@@ -129,6 +130,16 @@ class Worker:
     # ------------------------------------------------------------------ the steps
 
     def _cycle(self, state: WorkerState, record: CycleRecord) -> None:
+        erasure = gdpr_retrain.pending(self.settings.erasure_request)
+        if erasure is not None:  # a GDPR erasure left versions that must be retrained
+            with EventStore(self.paths.duckdb) as store:
+                latest = last_batch(store.con, self.dataset)
+            record.retrain_reason = erasure.reason
+            self._retrain("full", load_champion(self.cfg, self.paths.root), record)
+            gdpr_retrain.done(self.settings.erasure_request, erasure)
+            state.trained_through_batch = state.checked_through_batch = latest
+            state.last_trained_at = iso(utc_now())
+            return
         with EventStore(self.paths.duckdb) as store:
             if state.trained_through_batch is None:
                 self._bootstrap(state, last_batch(store.con, self.dataset))

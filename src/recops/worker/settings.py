@@ -50,6 +50,7 @@ class WorkerSettings:
     promote_to: str
     fold_in: bool
     experiment: str
+    erasure_request: Path  # gdpr.retrain_request: retrains GDPR erasures asked for
 
     @classmethod
     def from_config(cls, cfg: DictConfig, root: Path) -> WorkerSettings:
@@ -71,6 +72,9 @@ class WorkerSettings:
             promote_to=str(w.promote_to),
             fold_in=bool(w.fold_in),
             experiment=str(w.experiment),
+            erasure_request=resolve_path(
+                str(cfg.get("gdpr", {}).get("retrain_request", "data/gdpr/retrain.json")), root
+            ),
         )
 
     @property

@@ -164,9 +164,7 @@ class SyntheticSource:
 
     def load(self) -> RawData:
         stream = self.stream(1 << 62)
-        return RawData(
-            next(stream.chunks()), stream.items, stream.origin, stream.content_hash
-        )
+        return RawData(next(stream.chunks()), stream.items, stream.origin, stream.content_hash)
 
     def stream(self, chunk_rows: int) -> RawStream:
         """Simulate the world once (compact integer arrays), then hand out event frames of

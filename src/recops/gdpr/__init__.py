@@ -1,0 +1,1 @@
+"""Data rights: export and erase one user's data across every store RecOps writes."""

@@ -1,0 +1,207 @@
+"""GDPR export and erasure on a real project in a temp folder: DuckDB store, standalone
+snapshot/features/model, a dropped file ingested by the worker code, a registered ALS version
+in a real MLflow store, the precomputed table, and a real `bentoml serve` following it live."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from recops.config import compose, to_dict
+from recops.data.store import EventStore
+from recops.gdpr.erase import read_audit
+from recops.gdpr.files import holds_id
+from recops.monitoring.stage import file_mapping
+from recops.pipeline.context import dataset_key
+from recops.pipeline.stages import run_chain
+from recops.registry.promotion import load_version
+from recops.serving.bento import write_precomputed
+from recops.serving.config import ServeConfig
+from recops.worker import incoming
+
+from .conftest import PROJECT_ROOT, TINY_WORLD
+from .servers import server_env, start_bentoml, stop
+
+pytestmark = pytest.mark.integration
+NAME = "recops-recommender"
+SERVE = "poll_interval_s=1 sync_interval_s=0.2 workers=1 canary.enabled=false cache.warm_users=50"
+
+
+@dataclass
+class Project:
+    root: Path
+    uri: str
+    user: str  # model-served, in events, quarantine, snapshot, features, v1, precompute
+    other: str  # another model-served user: must keep personalised answers
+    overrides: list[str]
+
+    def env(self) -> dict[str, str]:
+        env = server_env(self.root, MLFLOW_TRACKING_URI=self.uri, RECOPS_ROOT=str(self.root))
+        env["PYTHONPATH"] = str(PROJECT_ROOT / "src")
+        return env
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "recops.cli", *args, *self.overrides]
+        return subprocess.run(
+            cmd, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=300
+        )
+
+
+def owned_files(root: Path) -> list[Path]:
+    """Every file of the project RecOps wrote (not the copied config)."""
+    return [p for p in root.rglob("*") if p.is_file() and "conf" not in p.relative_to(root).parts]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    root = tmp_path_factory.mktemp("gdpr") / "project"
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    overrides = [f"{k}={v}" for k, v in TINY_WORLD.items()]
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {
+            "MLFLOW_TRACKING_URI": uri,
+            "RECOPS_ROOT": str(root),
+            "BENTOML_HOME": str(root / "bentoml_home"),
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        }.items():
+            mp.setenv(key, value)
+        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        mlflow.set_tracking_uri(uri)
+        cfg = compose([*overrides, "model=als", "model.factors=16", "model.show_progress=false"])
+        assert run_chain(cfg)["registry"]["promoted"]
+        rec = load_version(NAME, "1")
+        history = rec.model.seen.getnnz(axis=1)
+        served = [str(u) for u, n in zip(rec.users.external_ids, history, strict=True) if n >= 5]
+        user, other = served[0], served[1]
+        drop_file(root, cfg, user, str(rec.items.external_ids[0]))
+        write_precomputed(ServeConfig.from_mapping(to_dict(cfg.serve)))
+        mlflow.set_tracking_uri(None)
+    yield Project(root, uri, user, other, overrides)
+
+
+def drop_file(root: Path, cfg: Any, user: str, item: str) -> None:
+    """A file dropped in the worker's folder: one good event and one quarantined row of the
+    user (unparseable timestamp), ingested and moved to processed/ by the worker's code."""
+    folder = root / "data" / "incoming"
+    folder.mkdir(parents=True)
+    path = folder / "late-events.csv"
+    path.write_text(
+        "user_id,item_id,timestamp,event_type\n"
+        f"{user},{item},1700000000,view\n"
+        f"{user},{item},not-a-time,view\n"
+        f"someone-else,{item},1700000001,view\n"
+    )
+    with EventStore(root / "data" / "recops.duckdb") as store:
+        result = incoming.ingest_file(store, dataset_key(cfg.data), path, file_mapping(cfg), set())
+        assert result.status == "ingested" and result.n_quarantined == 1
+        incoming.move_done(path, result, folder / "processed", folder / "rejected")
+
+
+def recommend(url: str, user: str) -> dict[str, Any]:
+    r = httpx.post(f"{url}/recommend", json={"user_id": user, "k": 5}, timeout=30)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+@pytest.fixture(scope="module")
+def live(project: Project) -> Iterator[str]:
+    env = {**project.env(), "RECOPS_SERVE_OVERRIDES": SERVE}
+    proc, url = start_bentoml(
+        ["service:RecOps"], PROJECT_ROOT / "bentos", env, project.root.parent / "serve.log"
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (project.root.parent / "serve.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop(proc)
+
+
+def test_export_then_delete_reaches_every_store(project: Project, live: str) -> None:
+    user = project.user
+    # export: the store rows with their origin, the version, the precomputed answer
+    out = project.root.parent / "export.json"
+    done = project.cli("gdpr", "export-user", "--user-id", user, "--output", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(out.read_text())
+    assert document["user_id"] == user and not document["erased"]
+    events, quarantined = document["store"]["events"], document["store"]["quarantine"]
+    assert len(events) > 5 and any(e["origin"].endswith("late-events.csv") for e in events)
+    assert len(quarantined) == 1 and quarantined[0]["origin"].endswith("late-events.csv")
+    assert [(v["version"], v["model_type"]) for v in document["model_versions"]] == [("1", "als")]
+    assert document["recommendations"]["source"] == "precomputed"
+    assert "trained into: v1 (als)" in done.stdout + done.stderr
+    before = [p for p in owned_files(project.root) if holds_id(p, user)]
+    names = {p.name for p in before}
+    assert {"precomputed.parquet", "users.parquet", "late-events.csv"} <= names, names
+    assert recommend(live, user)["source"] == "model"
+
+    done = project.cli("gdpr", "delete-user", "--user-id", user, "--reason", "art. 17 request")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # no file RecOps owns holds the id any more (bytes)
+    left = [str(p) for p in owned_files(project.root) if holds_id(p, user)]
+    assert left == []
+    # the live service answers the user from the fallback within a poll, others unchanged
+    deadline = time.monotonic() + 5
+    while recommend(live, user)["source"] != "fallback":
+        assert time.monotonic() < deadline, "the service still personalises an erased user"
+        time.sleep(0.2)
+    assert recommend(live, project.other)["source"] == "model"
+    # the audit has the erasure, hashed
+    audit_path = project.root / "reports" / "gdpr" / "audit.jsonl"
+    assert user not in audit_path.read_text()
+    record = read_audit(audit_path)[-1]
+    assert record["user_hash"].startswith("sha256:") and not record["repeat"]
+    assert record["store"]["events"] == len(events) and record["store"]["quarantine"] == 1
+    assert record["versions"][0]["version"] == "1" and record["versions"][0]["redacted"]
+    assert record["versions"][0]["erasure"] == "redact" and record["retrain"] is None
+    # the redacted version still loads and serves everyone else
+    client = MlflowClient(tracking_uri=project.uri)
+    assert "recops.gdpr.erased" in client.get_model_version(NAME, "1").tags
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", project.uri)
+        mlflow.set_tracking_uri(project.uri)
+        redacted = load_version(NAME, "1")
+        mlflow.set_tracking_uri(None)
+    assert user not in redacted.users and project.other in redacted.users
+    with EventStore(project.root / "data" / "recops.duckdb") as store:
+        assert all(len(f) == 0 for f in store.user_rows(user).values())
+
+
+def test_delete_is_idempotent(project: Project) -> None:
+    snapshot = {p: p.read_bytes() for p in owned_files(project.root) if "gdpr" not in p.parts}
+    done = project.cli("gdpr", "delete-user", "--user-id", project.user)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "already erased" in done.stdout + done.stderr
+    after = {p: p.read_bytes() for p in owned_files(project.root) if "gdpr" not in p.parts}
+    changed = [str(p) for p in after if snapshot.get(p) != after[p] and p.suffix != ".db"]
+    assert changed == []
+    record = read_audit(project.root / "reports" / "gdpr" / "audit.jsonl")[-1]
+    assert record["repeat"] and sum(record["store"].values()) == 0 and not record["files"]
+
+
+def test_unknown_user_is_a_clear_message(project: Project) -> None:
+    done = project.cli("gdpr", "delete-user", "--user-id", "never-seen-user")
+    assert done.returncode == 1
+    assert "no data about user 'never-seen-user'" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
