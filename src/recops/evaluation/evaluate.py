@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from recops.columns import Columns
 from recops.console import progress
 from recops.errors import EvaluationError
+from recops.evaluation.beyond import item_features, per_user_beyond, segment_beyond, short_head
 from recops.evaluation.metrics import (
     N_USERS_KEY,
     beyond_accuracy_metrics,
@@ -160,9 +161,7 @@ def evaluate(
         base_users = score_users(popularity, split, test, s, "popularity")
         result.baseline = test.segment_metrics(base_users, s).get("warm", {})
         result.baseline_per_user = base_users.metrics
-        result.vs_baseline = compare_on_users(
-            model_users.metrics, base_users.metrics, s, mask=warm
-        )
+        result.vs_baseline = compare_on_users(model_users.metrics, base_users.metrics, s, mask=warm)
     return result
 
 
@@ -223,6 +222,11 @@ class EvaluationTest:
     sample: UserSample
     item_popularity: np.ndarray
     n_train_users: int
+    #: training rows of the evaluated users (zero rows for cold users), for serendipity
+    history: sp.csr_matrix
+    features: sp.csr_matrix
+    popular_top: np.ndarray
+    short_head: np.ndarray
 
     @classmethod
     def build(cls, split: SplitData, s: EvalSettings) -> EvaluationTest:
@@ -250,17 +254,23 @@ class EvaluationTest:
                 sample.n_population,
                 s.max_users,
             )
+        popularity = split.train.item_popularity().astype(np.float64)
+        chosen_idx = user_idx[sample.index]
+        history = split.train.user_items[np.maximum(chosen_idx, 0)]
+        history = sp.csr_matrix(sp.diags((chosen_idx >= 0).astype(np.float64)) @ history)
         return cls(
             users[sample.index],
             relevance[sample.index],
             sample,
-            split.train.item_popularity(),
+            popularity,
             split.train.n_users,
+            history,
+            item_features(split.train.item_meta, s.diversity_features),
+            np.lexsort((np.arange(len(popularity)), -popularity))[: max(s.ks)],
+            short_head(popularity, s.long_tail_head),
         )
 
-    def segment_metrics(
-        self, scored: ScoredUsers, s: EvalSettings
-    ) -> dict[str, dict[str, float]]:
+    def segment_metrics(self, scored: ScoredUsers, s: EvalSettings) -> dict[str, dict[str, float]]:
         out = {}
         for name in SEGMENTS:
             mask = self.sample.segment_mask(name)
@@ -273,6 +283,9 @@ class EvaluationTest:
                 beyond_accuracy_metrics(
                     scored.recos[mask], self.item_popularity, self.n_train_users, ks=s.ks
                 )
+            )
+            values.update(
+                segment_beyond(scored.recos[mask], self.item_popularity, self.short_head, s.ks)
             )
             out[name] = values
         return out
@@ -291,6 +304,9 @@ def score_users(
             recommender, split, test.users, max(s.ks), s.threads, bar.advance
         )
     values = per_user_ranking_metrics(recos, test.relevance, ks=s.ks, chunk_size=s.chunk_size)
+    values.update(
+        per_user_beyond(recos, test.relevance, test.history, test.features, test.popular_top, s.ks)
+    )
     metrics = UserMetrics(test.users, test.sample.strata, test.sample.weights, values)
     return ScoredUsers(metrics, recos)
 
