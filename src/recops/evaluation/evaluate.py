@@ -90,6 +90,9 @@ class EvaluationResult:
     #: Model vs popularity baseline on the same users, per compared metric.
     vs_baseline: dict[str, PairedComparison] = field(default_factory=dict)
     sample: dict[str, Any] = field(default_factory=dict)
+    #: The evaluated users and the model's top-k (split item indices), for reports.
+    test: EvaluationTest | None = None
+    recos: np.ndarray | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -150,6 +153,7 @@ def evaluate(
     model_users = score_users(recommender, split, test, s, recommender.model_type)
     result = EvaluationResult(recommender.model_type, test.segment_metrics(model_users, s))
     result.per_user = model_users.metrics
+    result.test, result.recos = test, model_users.recos
     result.sample = {**test.sample.describe(), "overlap": holdout_overlap(recommender, split, test)}
     warm = test.sample.segment_mask("warm")
     headline = {k: v[warm] for k, v in model_users.metrics.values.items()}
