@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from recops.columns import Columns
 from recops.console import progress
 from recops.errors import EvaluationError
+from recops.evaluation.beyond import item_features, per_user_beyond, segment_beyond, short_head
 from recops.evaluation.metrics import (
     N_USERS_KEY,
     beyond_accuracy_metrics,
@@ -89,6 +90,9 @@ class EvaluationResult:
     #: Model vs popularity baseline on the same users, per compared metric.
     vs_baseline: dict[str, PairedComparison] = field(default_factory=dict)
     sample: dict[str, Any] = field(default_factory=dict)
+    #: The evaluated users and the model's top-k (split item indices), for reports.
+    test: EvaluationTest | None = None
+    recos: np.ndarray | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -149,6 +153,7 @@ def evaluate(
     model_users = score_users(recommender, split, test, s, recommender.model_type)
     result = EvaluationResult(recommender.model_type, test.segment_metrics(model_users, s))
     result.per_user = model_users.metrics
+    result.test, result.recos = test, model_users.recos
     result.sample = {**test.sample.describe(), "overlap": holdout_overlap(recommender, split, test)}
     warm = test.sample.segment_mask("warm")
     headline = {k: v[warm] for k, v in model_users.metrics.values.items()}
@@ -221,6 +226,11 @@ class EvaluationTest:
     sample: UserSample
     item_popularity: np.ndarray
     n_train_users: int
+    #: training rows of the evaluated users (zero rows for cold users), for serendipity
+    history: sp.csr_matrix
+    features: sp.csr_matrix
+    popular_top: np.ndarray
+    short_head: np.ndarray
 
     @classmethod
     def build(cls, split: SplitData, s: EvalSettings) -> EvaluationTest:
@@ -248,12 +258,20 @@ class EvaluationTest:
                 sample.n_population,
                 s.max_users,
             )
+        popularity = split.train.item_popularity().astype(np.float64)
+        chosen_idx = user_idx[sample.index]
+        history = split.train.user_items[np.maximum(chosen_idx, 0)]
+        history = sp.csr_matrix(sp.diags((chosen_idx >= 0).astype(np.float64)) @ history)
         return cls(
             users[sample.index],
             relevance[sample.index],
             sample,
-            split.train.item_popularity(),
+            popularity,
             split.train.n_users,
+            history,
+            item_features(split.train.item_meta, s.diversity_features),
+            np.lexsort((np.arange(len(popularity)), -popularity))[: max(s.ks)],
+            short_head(popularity, s.long_tail_head),
         )
 
     def segment_metrics(self, scored: ScoredUsers, s: EvalSettings) -> dict[str, dict[str, float]]:
@@ -269,6 +287,9 @@ class EvaluationTest:
                 beyond_accuracy_metrics(
                     scored.recos[mask], self.item_popularity, self.n_train_users, ks=s.ks
                 )
+            )
+            values.update(
+                segment_beyond(scored.recos[mask], self.item_popularity, self.short_head, s.ks)
             )
             out[name] = values
         return out
@@ -287,6 +308,9 @@ def score_users(
             recommender, split, test.users, max(s.ks), s.threads, bar.advance
         )
     values = per_user_ranking_metrics(recos, test.relevance, ks=s.ks, chunk_size=s.chunk_size)
+    values.update(
+        per_user_beyond(recos, test.relevance, test.history, test.features, test.popular_top, s.ks)
+    )
     metrics = UserMetrics(test.users, test.sample.strata, test.sample.weights, values)
     return ScoredUsers(metrics, recos)
 

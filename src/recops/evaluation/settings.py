@@ -28,6 +28,12 @@ class EvalSettings:
     confidence: float = 0.95
     #: Metrics compared with the popularity baseline by the paired tests.
     compare_metrics: tuple[str, ...] = ("ndcg_at_10",)
+    #: Item-metadata columns whose values make the item vectors of `diversity_at_k` and
+    #: `feature_serendipity_at_k` (`tags` are split on `|`).
+    diversity_features: tuple[str, ...] = ("category", "brand", "tags")
+    #: The short head of `long_tail_at_k`: the most popular items holding this share of
+    #: the training interactions.
+    long_tail_head: float = 0.2
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> EvalSettings:
@@ -57,6 +63,10 @@ class EvalSettings:
             bootstrap_samples=_int("eval.bootstrap.samples", boot.get("samples", 1000), minimum=10),
             confidence=_fraction("eval.bootstrap.confidence", boot.get("confidence", 0.95)),
             compare_metrics=tuple(str(m) for m in ev.get("compare_metrics") or ["ndcg_at_10"]),
+            diversity_features=tuple(
+                str(c) for c in ev.get("diversity_features", cls.diversity_features) or ()
+            ),
+            long_tail_head=_fraction("eval.long_tail_head", ev.get("long_tail_head", 0.2)),
         )
         return settings
 

@@ -13,7 +13,9 @@ from typing import Any
 import mlflow
 from omegaconf import DictConfig
 
+from recops.console import step
 from recops.evaluation.evaluate import EvaluationResult, evaluate_with_config
+from recops.evaluation.evidently_report import report_for
 from recops.evaluation.plots import metrics_at_k_wide, plot_metrics_at_k
 from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
@@ -26,6 +28,7 @@ METRICS_FILE = "metrics.json"
 PLOTS_DIR = "plots"
 PLOT_CSV = "metrics_at_k.csv"
 PLOT_PNG = "metrics_at_k.png"
+EVIDENTLY_HTML = "evidently_recsys.html"
 
 
 def evaluate_stage(
@@ -49,6 +52,7 @@ def evaluate_stage(
         mlflow.log_artifact(str(plot_png), artifact_path="plots")
         mlflow.log_dict(finite(report), "evaluation/metrics.json")
         log_per_user(result, paths.reports_dir / PLOTS_DIR)
+        log_evidently_report(result, split, cfg, paths.reports_dir / PLOTS_DIR)
     log.info("%s", summary_line(result, cfg))
     return result
 
@@ -61,6 +65,32 @@ def log_per_user(result: EvaluationResult, folder: Path) -> None:
             per_user.to_frame().to_parquet(target, index=False)
             mlflow.log_artifact(str(target), artifact_path="evaluation")
             target.unlink()
+
+
+def log_evidently_report(
+    result: EvaluationResult, split: SplitData, cfg: DictConfig, folder: Path
+) -> None:
+    """Evidently's recsys report (HTML) as an MLflow artifact; a failure is logged, not fatal
+    (the metrics are already recorded)."""
+    settings = cfg.eval.get("evidently") or {}
+    if not settings.get("enabled", True):
+        return
+    target = folder / EVIDENTLY_HTML
+    try:
+        with step("Evidently recsys report"):
+            written = report_for(
+                result,
+                split.train.items.external_ids,
+                target,
+                k=int(settings.get("k", 10)),
+                max_users=int(settings.get("users", 200)),
+                seed=int(cfg.get("seed", 0)),
+            )
+        if written is not None:
+            mlflow.log_artifact(str(written), artifact_path="evaluation")
+            written.unlink()
+    except Exception as exc:  # the report is an extra view: never lose the evaluation for it
+        log.warning("Evidently recsys report not written: %s: %s", type(exc).__name__, exc)
 
 
 def write_plots(result: EvaluationResult, cfg: DictConfig, folder: Path) -> Path:
