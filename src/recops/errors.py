@@ -28,3 +28,7 @@ class ModelCapacityError(RecopsError):
 
 class RegistryError(RecopsError):
     """A registry operation cannot be done (missing alias, failed gate, ...)."""
+
+
+class EvaluationError(RecopsError):
+    """An evaluation cannot be done as configured (e.g. the split left no test pairs)."""

@@ -154,6 +154,45 @@ def ranking_metrics(
     return result
 
 
+def per_user_ranking_metrics(
+    recos: npt.ArrayLike,
+    relevant: sp.spmatrix | sp.sparray,
+    ks: Sequence[int] = DEFAULT_KS,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    *,
+    dense_cells_limit: int = DENSE_CELLS_LIMIT,
+) -> dict[str, FloatArray]:
+    """Every ranking metric at every k for each user (row): the vectors whose means
+    `ranking_metrics` reports, kept for confidence intervals and paired tests.
+
+    Users with no relevant item get NaN (they are not counted in the means).
+    """
+    k_list = _check_ks(ks)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    rel = _binary_csr(relevant)
+    recos_arr = _check_recos(recos, n_rows=rel.shape[0], n_items=rel.shape[1])
+    n_relevant_all = np.diff(rel.indptr).astype(np.int64)
+    counted = np.flatnonzero(n_relevant_all > 0)
+    rel = rel[counted]
+    rel.sort_indices()
+    n_relevant = n_relevant_all[counted]
+    recos_arr = _fit_width(recos_arr[counted], max(k_list))
+    out = {
+        metric_key(name, k): np.full(n_relevant_all.size, np.nan)
+        for name in RANKING_METRICS
+        for k in k_list
+    }
+    for start in range(0, counted.size, chunk_size):
+        stop = min(start + chunk_size, counted.size)
+        hits = _hits_matrix(recos_arr[start:stop], rel[start:stop], dense_cells_limit)
+        rows = counted[start:stop]
+        for name, per_user in _PER_USER.items():
+            for k in k_list:
+                out[metric_key(name, k)][rows] = per_user(hits, n_relevant[start:stop], k)
+    return out
+
+
 def _mean(total: float, count: int) -> float:
     """``total / count``, NaN when nothing was counted."""
     return total / count if count else float("nan")

@@ -11,6 +11,7 @@ import importlib
 import inspect
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -19,10 +20,19 @@ import scipy.sparse as sp
 
 from recops.errors import ConfigError, UnknownIdError
 from recops.features.dataset import Dataset
+from recops.models.topk import (
+    _top_k_mask,
+    chunked_top_k,
+    mask_seen,
+    shared_ranking_top_k,
+    top_k,
+)
+
+_mask_rows = mask_seen  # the name older callers and tests use
+__all__ = ["RecModel", "_mask_rows", "_top_k_mask", "blocked_mask", "load_model", "top_k"]
 
 _META = "model.json"
 _SEEN = "seen.npz"
-SCORE_CHUNK = 1024
 
 
 class RecModel(ABC):
@@ -114,25 +124,37 @@ class RecModel(ABC):
         exclude_seen: bool = True,
         filter_items: np.ndarray | None = None,
         allowed_items: np.ndarray | None = None,
+        threads: int = 1,
+        on_chunk: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k item indices and scores per user, -1 / NaN padded.
 
         `filter_items` are never recommended; if `allowed_items` is given only those are.
+        Users are scored in chunks on `threads` threads (0: every core); `on_chunk(n)` reports
+        each chunk of n users done. The result does not depend on `threads`.
         """
         user_idx = self._checked_users(user_idx)
         k = _checked_k(k)
         blocked = self._blocked_items(filter_items, allowed_items)
-        ids = np.full((len(user_idx), k), -1, dtype=np.int64)
-        scores = np.full((len(user_idx), k), np.nan, dtype=np.float32)
-        for start in range(0, len(user_idx), SCORE_CHUNK):
-            chunk = user_idx[start : start + SCORE_CHUNK]
+        if not self.personalized:  # one ranking for everyone: no users x items pass
+            ranking = np.asarray(self._score_users(user_idx[:1]), dtype=np.float32)[0].copy()
+            if blocked is not None:
+                ranking[blocked] = -np.inf
+            seen = self._fitted_seen() if exclude_seen else None
+            ids, scores = shared_ranking_top_k(ranking, user_idx, seen, k)
+            if on_chunk is not None:
+                on_chunk(len(user_idx))
+            return ids, scores
+
+        def score_chunk(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             s = np.asarray(self._score_users(chunk), dtype=np.float32).copy()
             if blocked is not None:
                 s[:, blocked] = -np.inf
             if exclude_seen:
-                _mask_rows(s, self._fitted_seen(), chunk)
-            ids[start : start + len(chunk)], scores[start : start + len(chunk)] = top_k(s, k)
-        return ids, scores
+                mask_seen(s, self._fitted_seen(), chunk)
+            return top_k(s, k)
+
+        return chunked_top_k(user_idx, k, self.n_items, score_chunk, threads, on_chunk)
 
     def similar_items(
         self, item_idx: np.ndarray, k: int, filter_items: np.ndarray | None = None
@@ -208,90 +230,6 @@ def _checked_k(k: int) -> int:
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     return int(k)
-
-
-def _mask_rows(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarray | None = None) -> None:
-    """Set scores of seen (row, item) pairs to -inf, in place; row r of `scores` is user
-    `users[r]` of `seen` (default: row r). Gathers the rows' index ranges directly instead of
-    slicing the CSR (which costs more than the scoring itself for one user)."""
-    if users is None:
-        users = np.arange(seen.shape[0])
-    starts = seen.indptr[users].astype(np.int64)
-    lengths = seen.indptr[users + 1].astype(np.int64) - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    rows = np.repeat(np.arange(len(users)), lengths)
-    scores[rows, seen.indices[np.arange(total) + offsets]] = -np.inf
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k, descending, ties broken by lower item index (so results are exact and
-    deterministic); -inf entries become -1 / NaN padding."""
-    n_rows, n_cols = scores.shape
-    kk = min(k, n_cols)
-    if n_rows == 1 and kk < n_cols:  # one user (serving): plain indexing, same result
-        single = _top_k_row(scores[0], kk, k)
-        if single is not None:
-            return single
-    part = _top_k_candidates(scores, kk)
-    if part is None:  # a tie straddles the k-th place: keep the lowest indices among ties
-        chosen = _top_k_mask(scores, kk)
-        part = np.nonzero(chosen)[1].reshape(n_rows, kk)  # row-major: kk columns per row
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    vals = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
-    invalid = ~np.isfinite(vals)
-    ids[invalid] = -1
-    vals[invalid] = np.nan
-    if kk < k:
-        ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
-        vals = np.pad(vals, ((0, 0), (0, k - kk)), constant_values=np.nan)
-    return ids, vals
-
-
-def _top_k_row(row: np.ndarray, kk: int, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """`top_k` of a single row, or None when a tie straddles the k-th place."""
-    part = np.argpartition(-row, kk - 1)[:kk]
-    vals = row[part]
-    if np.count_nonzero(row >= vals.min()) != kk:
-        return None
-    order = np.lexsort((part, -vals))
-    ids = part[order].astype(np.int64)
-    vals = vals[order].astype(np.float32)
-    invalid = ~np.isfinite(vals)
-    ids[invalid] = -1
-    vals[invalid] = np.nan
-    if kk < k:
-        ids = np.pad(ids, (0, k - kk), constant_values=-1)
-        vals = np.pad(vals, (0, k - kk), constant_values=np.nan)
-    return ids[None, :], vals[None, :]
-
-
-def _top_k_candidates(scores: np.ndarray, k: int) -> np.ndarray | None:
-    """The k best columns per row (unordered) when that set is unambiguous - no value equal to
-    a row's k-th best is left out - else None. The usual case, and much cheaper than a mask."""
-    if k >= scores.shape[1]:
-        return np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-    if (np.count_nonzero(scores >= kth, axis=1) == k).all():
-        return part
-    return None
-
-
-def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask with exactly k entries per row: everything above the k-th largest value,
-    then the lowest-index entries equal to it."""
-    if k == scores.shape[1]:
-        return np.ones(scores.shape, dtype=bool)
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
-    above = scores > kth
-    need = k - above.sum(axis=1, keepdims=True)
-    tied = scores == kth
-    return above | (tied & (np.cumsum(tied, axis=1) <= need))
 
 
 def model_class(target: str) -> type[RecModel]:

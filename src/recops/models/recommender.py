@@ -6,7 +6,7 @@ This is what gets saved as the model artifact, logged to MLflow and served.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -73,8 +73,12 @@ class Recommender:
         exclude_seen: bool = True,
         exclude_items: Sequence[str] = (),
         on_unknown: OnUnknown = "error",
+        threads: int = 1,
+        on_chunk: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Item indices and scores (len(user_ids) x k) in this recommender's item space."""
+        """Item indices and scores (len(user_ids) x k) in this recommender's item space.
+
+        Known users are scored on `threads` threads; `on_chunk(n)` reports progress."""
         user_idx = (
             self.users.to_internal(user_ids)
             if on_unknown == "error"
@@ -87,10 +91,17 @@ class Recommender:
         known = user_idx >= 0
         if known.any():
             ids[known], scores[known] = self.model.recommend(
-                user_idx[known], k, exclude_seen=exclude_seen, filter_items=filtered
+                user_idx[known],
+                k,
+                exclude_seen=exclude_seen,
+                filter_items=filtered,
+                threads=threads,
+                on_chunk=on_chunk,
             )
         if (~known).any():
             ids[~known], scores[~known] = self.popular_indices(int((~known).sum()), k, filtered)
+            if on_chunk is not None:
+                on_chunk(int((~known).sum()))
         return ids, scores
 
     def popular_indices(

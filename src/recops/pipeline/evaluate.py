@@ -1,4 +1,7 @@
-"""Stage 4: evaluate the trained model next to the popularity baseline; reports + MLflow."""
+"""Stage 4: evaluate the trained model next to the popularity baseline; reports + MLflow.
+
+`evaluate_with_config` lives in `recops.evaluation.evaluate` (registry gates and tuning import
+it from there); it is re-exported here for older callers."""
 
 from __future__ import annotations
 
@@ -10,33 +13,19 @@ from typing import Any
 import mlflow
 from omegaconf import DictConfig
 
-from recops.console import step
-from recops.evaluation.evaluate import EvaluationResult, evaluate
+from recops.evaluation.evaluate import EvaluationResult, evaluate_with_config
 from recops.evaluation.plots import metrics_at_k_wide, plot_metrics_at_k
 from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
 from recops.pipeline.context import StagePaths, read_json, write_json
 from recops.tracking.store import configure_tracking
 
+__all__ = ["evaluate_stage", "evaluate_with_config", "finite", "summary_line", "write_plots"]
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 PLOTS_DIR = "plots"
 PLOT_CSV = "metrics_at_k.csv"
 PLOT_PNG = "metrics_at_k.png"
-
-
-def evaluate_with_config(
-    recommender: Recommender, split: SplitData, cfg: DictConfig, with_baseline: bool = True
-) -> EvaluationResult:
-    """`evaluate` with the settings of `cfg.eval`."""
-    return evaluate(
-        recommender,
-        split,
-        ks=tuple(int(k) for k in cfg.eval.ks),
-        chunk_size=int(cfg.eval.chunk_size),
-        light_user_max_interactions=int(cfg.eval.light_user_max_interactions),
-        with_baseline=with_baseline,
-    )
 
 
 def evaluate_stage(
@@ -48,8 +37,9 @@ def evaluate_stage(
     run = read_json(paths.run_file)
     split = split or SplitData.load(paths.features_dir, with_events=False)
     recommender = recommender or Recommender.load(paths.model_dir)
-    with step(f"evaluating {recommender.model_type} and the popularity baseline"):
-        result = evaluate_with_config(recommender, split, cfg)
+    # no `step` spinner around it: scoring shows its own progress bars (one live display)
+    log.info("evaluating %s and the popularity baseline", recommender.model_type)
+    result = evaluate_with_config(recommender, split, cfg)
     report = {"run_id": run["run_id"], **result.to_dict()}
     write_json(paths.reports_dir / METRICS_FILE, finite(report))
     plot_png = write_plots(result, cfg, paths.reports_dir / PLOTS_DIR)
@@ -58,8 +48,19 @@ def evaluate_stage(
         mlflow.log_metrics({k: v for k, v in result.flat().items() if math.isfinite(v)})
         mlflow.log_artifact(str(plot_png), artifact_path="plots")
         mlflow.log_dict(finite(report), "evaluation/metrics.json")
+        log_per_user(result, paths.reports_dir / PLOTS_DIR)
     log.info("%s", summary_line(result, cfg))
     return result
+
+
+def log_per_user(result: EvaluationResult, folder: Path) -> None:
+    """The per-user metric vectors (model and baseline) as an MLflow artifact."""
+    for name, per_user in (("model", result.per_user), ("baseline", result.baseline_per_user)):
+        if per_user is not None:
+            target = folder / f"per_user_{name}.parquet"
+            per_user.to_frame().to_parquet(target, index=False)
+            mlflow.log_artifact(str(target), artifact_path="evaluation")
+            target.unlink()
 
 
 def write_plots(result: EvaluationResult, cfg: DictConfig, folder: Path) -> Path:
@@ -73,7 +74,16 @@ def write_plots(result: EvaluationResult, cfg: DictConfig, folder: Path) -> Path
 def summary_line(result: EvaluationResult, cfg: DictConfig) -> str:
     key = str(cfg.registry.metric)
     model, base = result.metrics.get(key, math.nan), result.baseline.get(key, math.nan)
-    return f"{key}: {result.model_type} {model:.4f} vs popularity {base:.4f}"
+    low, high = result.intervals.get(key, (math.nan, math.nan))
+    line = f"{key}: {result.model_type} {model:.4f} [{low:.4f}, {high:.4f}]"
+    line += f" vs popularity {base:.4f}"
+    paired = result.vs_baseline.get(key)
+    if paired is not None:
+        line += f" (paired diff {paired.diff:+.4f}, Wilcoxon p={paired.p_wilcoxon:.3g})"
+    sample = result.sample
+    if sample.get("sampled"):
+        line += f"; {sample['n_evaluated']} of {sample['n_test_users']} test users (sampled)"
+    return line
 
 
 def finite(node: Any) -> Any:

@@ -26,6 +26,13 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
+def _interval(metrics: dict[str, float], name: str) -> str:
+    low, high = metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high")
+    if low is None or high is None:
+        return ""
+    return f" [{_fmt(low)}, {_fmt(high)}]"
+
+
 def describe_version(
     tags: dict[str, str], metrics: dict[str, float], run_id: str, headline: str
 ) -> str:
@@ -37,15 +44,31 @@ def describe_version(
         f"**{model}** on `{tags.get('dataset', '?')}` (snapshot `{snapshot}`, split "
         f"`{tags.get('split', '?')}`), commit `{commit}`, run `{run_id}`.",
         "",
-        "| metric | model | popularity baseline |",
+        "| metric | model [95% CI] | popularity baseline |",
         "|---|---:|---:|",
     ]
     names = [headline, *[m for m in SUMMARY_METRICS if m != headline]]
     lines += [
-        f"| {m} | {_fmt(metrics.get(m))} | {_fmt(metrics.get(f'baseline_{m}'))} |"
+        f"| {m} | {_fmt(metrics.get(m))}{_interval(metrics, m)} "
+        f"| {_fmt(metrics.get(f'baseline_{m}'))} |"
         for m in names
         if m in metrics
     ]
+    paired = f"vs_baseline_{headline}"
+    if f"{paired}_diff" in metrics:
+        lines += [
+            "",
+            f"Paired vs popularity on the same users ({headline}): diff "
+            f"{metrics[f'{paired}_diff']:+.4f}, Wilcoxon p="
+            f"{metrics.get(f'{paired}_p_wilcoxon', math.nan):.3g}, bootstrap p="
+            f"{metrics.get(f'{paired}_p_bootstrap', math.nan):.3g}.",
+        ]
+    if "eval_users" in metrics and "eval_test_users" in metrics:
+        lines += [
+            "",
+            f"Evaluated on {int(metrics['eval_users'])} of {int(metrics['eval_test_users'])} "
+            "test users (CI: bootstrap over users).",
+        ]
     segments = [
         f"{seg} {_fmt(metrics.get(f'{seg}_{headline}'))}"
         for seg in ("light", "cold")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import yaml
 from mlflow.pyfunc import PyFuncModel
@@ -24,10 +25,18 @@ from omegaconf import DictConfig
 
 from recops.columns import Columns
 from recops.errors import RecopsError
-from recops.evaluation.evaluate import EvaluationResult
+from recops.evaluation.evaluate import EvaluationResult, evaluate_with_config
+from recops.evaluation.sampling import SEGMENT_STRATA
+from recops.evaluation.significance import paired_comparison
 from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
-from recops.registry.comparison import GateResult, MetricComparison, compare_metric
+from recops.registry.comparison import (
+    GateResult,
+    MetricComparison,
+    compare_metric,
+    overlap_problem,
+    paired_decision,
+)
 from recops.registry.holdout import locate_holdout
 from recops.registry.promotion import load_pyfunc, unwrap
 from recops.registry.settings import RegistrySettings
@@ -86,8 +95,6 @@ class GateContext:
 
     def evaluation(self, version: str) -> EvaluationResult:
         if version not in self._evaluations:
-            from recops.pipeline.evaluate import evaluate_with_config
-
             result = evaluate_with_config(
                 self.recommender(version), self.split(), self.cfg, with_baseline=False
             )
@@ -216,7 +223,17 @@ def _smoke_problems(out: pd.DataFrame, batch: list[str], items: set[str]) -> lis
 
 
 def metric_gate(ctx: GateContext) -> GateResult:
+    """The candidate vs the champion on `registry.metric`, both re-evaluated on the same
+    holdout users, decided by `registry.decision` (margin | significant | non_inferior); a
+    champion that knows too few of the holdout's users or items (another dataset) refuses."""
     s = ctx.settings
+    if ctx.champion not in (None, ctx.version):
+        refused = _overlap_refusal(ctx)
+        if refused is not None:
+            ctx.comparison = MetricComparison(None, champion_version=ctx.champion)
+            return refused
+        if s.decision != "margin":
+            return _paired_metric_gate(ctx)
 
     def champion_score() -> tuple[float | None, str | None]:
         result, problem = ctx.champion_evaluation()
@@ -239,6 +256,61 @@ def metric_gate(ctx: GateContext) -> GateResult:
     )
     ctx.comparison = seen
     return gate
+
+
+def _version_dataset(ctx: GateContext, version: str) -> str:
+    try:
+        return str((ctx.client.get_model_version(ctx.name, version).tags or {})["dataset"])
+    except Exception:
+        return "unknown"
+
+
+def _overlap_refusal(ctx: GateContext) -> GateResult | None:
+    """Refuse when the champion, evaluated on the candidate's holdout, knows too few of its
+    users or items (an unloadable champion is handled by the comparison itself)."""
+    champion = str(ctx.champion)
+    result, _ = ctx.champion_evaluation()
+    if result is None:
+        return None
+    problem = overlap_problem(
+        result.sample.get("overlap"),
+        ctx.settings.min_overlap,
+        champion,
+        _version_dataset(ctx, champion),
+        _version_dataset(ctx, ctx.version),
+        ctx.holdout_label,
+    )
+    return None if problem is None else GateResult("metric", False, problem)
+
+
+def _paired_metric_gate(ctx: GateContext) -> GateResult:
+    """`significant` / `non_inferior`: paired tests over the users both were evaluated on."""
+    s, champion = ctx.settings, str(ctx.champion)
+    champ, problem = ctx.champion_evaluation()
+    if champ is None:
+        ctx.comparison = MetricComparison(None, champion_version=champion, replaces=champion)
+        return GateResult("metric", True, f"{problem}; candidate promoted")
+    cand = ctx.evaluation(ctx.version)
+    if cand.per_user is None or champ.per_user is None or s.metric not in cand.per_user.values:
+        detail = f"no per-user {s.metric} to compare (policy {s.decision})"
+        return GateResult("metric", False, detail)
+    warm = np.isin(cand.per_user.strata, SEGMENT_STRATA["warm"])
+    users = cand.per_user.users[warm]
+    paired = paired_comparison(
+        s.metric,
+        cand.per_user.values[s.metric][warm],
+        champ.per_user.aligned(users)[s.metric],
+        cand.per_user.weights[warm],
+        confidence=s.confidence,
+        seed=int(ctx.cfg.get("seed", 0) or 0),
+    )
+    won, detail = paired_decision(
+        s.decision, paired, champion, s.margin, s.margin_mode, s.alpha, ctx.holdout_label
+    )
+    ctx.comparison = MetricComparison(
+        paired.mean_a, champion, paired.mean_b, champion if won else None, paired
+    )
+    return GateResult("metric", won, detail)
 
 
 def segments_gate(ctx: GateContext) -> GateResult:

@@ -19,6 +19,9 @@ DEFAULT_GATES: dict[str, list[str]] = {
     "register": ["metric"],
     "rollback": ["artifacts"],
 }
+#: The metric gate's policies: beat by a margin (point estimates), be significantly better
+#: (paired test on the same users), or be non-inferior (CI of the difference above -margin).
+DECISIONS = ("margin", "significant", "non_inferior")
 DEFAULT_FILES = ["recommender.json", "users.parquet", "items.parquet", "model/model.json"]
 
 
@@ -46,6 +49,11 @@ class RegistrySettings:
     lock_timeout_s: float = 30.0
     lock_ttl_s: float = 600.0
     list_metrics: tuple[str, ...] = ("ndcg_at_10", "recall_at_10", "coverage_at_10")
+    # the metric gate's decision policy (see conf/registry/default.yaml)
+    decision: str = "margin"
+    alpha: float = 0.05
+    confidence: float = 0.95
+    min_overlap: float = 0.5
 
     @property
     def stages(self) -> tuple[str, str, str]:
@@ -93,6 +101,10 @@ class RegistrySettings:
             lock_timeout_s=float(reg.get("lock_timeout_s", 30)),
             lock_ttl_s=float(reg.get("lock_ttl_s", 600)),
             list_metrics=tuple(reg.get("list_metrics") or cls.list_metrics),
+            decision=str(reg.get("decision", "margin")),
+            alpha=_number("registry.alpha", reg.get("alpha", 0.05)),
+            confidence=_number("registry.confidence", reg.get("confidence", 0.95)),
+            min_overlap=_number("registry.min_overlap", reg.get("min_overlap", 0.5)),
         )
         settings.validate()
         return settings
@@ -108,6 +120,15 @@ class RegistrySettings:
             raise ConfigError(
                 f"registry.margin_mode must be absolute or relative, got {self.margin_mode!r}"
             )
+        if self.decision not in DECISIONS:
+            raise ConfigError(
+                f"registry.decision must be one of {', '.join(DECISIONS)}, got {self.decision!r}"
+            )
+        for key, value in (("alpha", self.alpha), ("confidence", self.confidence)):
+            if not 0 < value < 1:
+                raise ConfigError(f"registry.{key} must be in (0, 1), got {value}")
+        if not 0 <= self.min_overlap <= 1:
+            raise ConfigError(f"registry.min_overlap must be in [0, 1], got {self.min_overlap}")
         if len(set(self.stages)) != 3:
             raise ConfigError(f"registry aliases must differ, got {self.stages}")
 
@@ -117,6 +138,13 @@ def _plain(node: DictConfig) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("the registry config section must be a mapping")
     return {str(k): v for k, v in data.items()}
+
+
+def _number(key: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, got {value!r}") from None
 
 
 def _optional_float(value: Any) -> float | None:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 from rich.table import Table
 
+from recops.columns import Columns
+from recops.evaluation.significance import PairedComparison, paired_comparison
 from recops.registry import history as hist
+from recops.registry.holdout import FEATURES_HASH_TAG
 from recops.registry.settings import RegistrySettings
 from recops.registry.versions import (
     ARCHIVED_TAG,
+    RunView,
     alias_map,
     aliases_by_version,
     all_versions,
@@ -108,6 +114,54 @@ class Diff:
     params: list[tuple[str, str, str]]
     metrics: list[tuple[str, float | None, float | None]]
     same_params: int
+    #: b vs a on the users both were evaluated on (same holdout), from the logged per-user
+    #: metrics; `paired_note` says why there is none.
+    paired: tuple[PairedComparison, ...] = ()
+    paired_note: str = ""
+
+
+PAIRED_METRICS = ("ndcg_at_10", "recall_at_10")
+PER_USER_ARTIFACT = "evaluation/per_user_model.parquet"
+
+
+def per_user_frame(client: MlflowClient, run_id: str | None) -> pd.DataFrame | None:
+    """The per-user metrics a run logged at evaluation, or None (older run, no artifact)."""
+    if not run_id:
+        return None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, PER_USER_ARTIFACT, tmp)
+            return pd.read_parquet(path)
+    except Exception:
+        return None
+
+
+def paired_versions(
+    client: MlflowClient, ra: RunView, rb: RunView, run_a: str | None, run_b: str | None
+) -> tuple[tuple[PairedComparison, ...], str]:
+    """Paired tests of b vs a over the users both runs evaluated, when both evaluated on the
+    same holdout (same `recops.features_hash`)."""
+    ha, hb = ra.tags.get(FEATURES_HASH_TAG), rb.tags.get(FEATURES_HASH_TAG)
+    if not ha or ha != hb:
+        return (), (
+            "no paired test: the versions were evaluated on different holdouts "
+            f"(features {str(ha)[:8]} vs {str(hb)[:8]}); `recops promote` re-evaluates both "
+            "on the candidate's holdout"
+        )
+    fa, fb = per_user_frame(client, run_a), per_user_frame(client, run_b)
+    if fa is None or fb is None:
+        return (), "no paired test: a run has no per-user metrics (evaluated before they were kept)"
+    both = fa.merge(fb, on=Columns.user, suffixes=("_a", "_b"))
+    warm = both["stratum_a"].isin(["heavy", "light"]).to_numpy()
+    both = both[warm]
+    out = [
+        paired_comparison(
+            m, both[f"{m}_b"].to_numpy(), both[f"{m}_a"].to_numpy(), both["weight_a"].to_numpy()
+        )
+        for m in PAIRED_METRICS
+        if f"{m}_a" in both and f"{m}_b" in both
+    ]
+    return tuple(out), "" if out else "no paired test: no shared users"
 
 
 def diff_versions(
@@ -124,6 +178,7 @@ def diff_versions(
     metrics = [
         (k, ra.metrics.get(k), rb.metrics.get(k)) for k in sorted(set(ra.metrics) | set(rb.metrics))
     ]
+    paired, note = paired_versions(client, ra, rb, va.run_id, vb.run_id)
     return Diff(
         str(va.version),
         str(vb.version),
@@ -131,6 +186,8 @@ def diff_versions(
         params if all_params else differing,
         metrics,
         0 if all_params else len(params) - len(differing),
+        paired,
+        note,
     )
 
 
@@ -152,4 +209,24 @@ def diff_tables(diff: Diff) -> list[Table]:
     for key, x, y in diff.metrics:
         delta = y - x if x is not None and y is not None else None
         metrics.add_row(key, _fmt(x), _fmt(y), "–" if delta is None else f"{delta:+.4f}")
-    return [tags, params, metrics]
+    return [tags, params, metrics, paired_table(diff)]
+
+
+def paired_table(diff: Diff) -> Table:
+    """b vs a on the same users: difference with its CI, p-values, effect size."""
+    a, b = f"v{diff.a}", f"v{diff.b}"
+    table = Table(title=f"paired: {b} vs {a} on the same users", caption=diff.paired_note or None)
+    for column in ("metric", a, b, f"{b} − {a}", "95% CI", "Wilcoxon p", "bootstrap p", "d_z"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for p in diff.paired:
+        table.add_row(
+            p.metric,
+            _fmt(p.mean_b),
+            _fmt(p.mean_a),
+            f"{p.diff:+.4f}",
+            f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
+            f"{p.p_wilcoxon:.3g}",
+            f"{p.p_bootstrap:.3g}",
+            f"{p.effect_size:+.3f} (n={p.n_users})",
+        )
+    return table

@@ -28,3 +28,21 @@ def test_description_has_provenance_metric_table_and_segments() -> None:
     assert "| ndcg_at_10 | 0.3000 | 0.1500 |" in text
     assert "| recall_at_10 | 0.4000 | – |" in text
     assert "Segments (ndcg_at_10): light 0.2500" in text
+
+
+def test_description_shows_intervals_sample_and_paired_test() -> None:
+    metrics = {
+        "ndcg_at_10": 0.3,
+        "ndcg_at_10_ci_low": 0.28,
+        "ndcg_at_10_ci_high": 0.32,
+        "baseline_ndcg_at_10": 0.15,
+        "vs_baseline_ndcg_at_10_diff": 0.15,
+        "vs_baseline_ndcg_at_10_p_wilcoxon": 1e-6,
+        "vs_baseline_ndcg_at_10_p_bootstrap": 0.001,
+        "eval_users": 5000.0,
+        "eval_test_users": 80000.0,
+    }
+    text = describe_version({"model_type": "als"}, metrics, "run1", "ndcg_at_10")
+    assert "| ndcg_at_10 | 0.3000 [0.2800, 0.3200] | 0.1500 |" in text
+    assert "diff +0.1500, Wilcoxon p=1e-06, bootstrap p=0.001" in text
+    assert "Evaluated on 5000 of 80000 test users" in text
