@@ -58,7 +58,8 @@ def build_split(
     train_ev, test_ev = events.take(~test_mask), events.take(test_mask)
 
     user_of_code, users = _train_ids(train_ev.user, events.user_values, "user")
-    item_meta = _catalogue(items, events.item_values[np.unique(train_ev.item)])
+    train_items = np.flatnonzero(np.bincount(train_ev.item, minlength=len(events.item_values)))
+    item_meta = _catalogue(items, events.item_values[train_items])
     item_map = IdMap(item_meta[Columns.item].to_numpy(dtype=object), kind="item")
     item_of_code = item_map.lookup(events.item_values).astype(np.int32)
     train_idx = _indexed(train_ev, user_of_code, item_of_code)
@@ -105,7 +106,7 @@ def _no_test_message(stats: Mapping[str, Any]) -> str:
 
 def _train_ids(codes: np.ndarray, values: np.ndarray, kind: str) -> tuple[np.ndarray, IdMap]:
     """Sorted id map of the distinct codes, and a code -> index lookup (-1: not in train)."""
-    present = np.unique(codes)
+    present = np.flatnonzero(np.bincount(codes, minlength=len(values)))  # O(n), no sort
     ids = values[present]
     order = np.argsort(ids.astype(str), kind="stable")
     lookup = np.full(len(values), -1, dtype=np.int32)

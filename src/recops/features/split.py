@@ -27,13 +27,8 @@ class Splitter(Protocol):
 
 def _positions_within_user(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """For each row: its 0-based position in its user's time order, and the user's event count."""
-    order = np.lexsort(
-        (
-            np.arange(len(events)),
-            events[Columns.timestamp].to_numpy(),
-            events[Columns.user].to_numpy(),
-        )
-    )
+    # lexsort is stable: ties in (user, time) keep the frame's order, as the docstring says
+    order = np.lexsort((events[Columns.timestamp].to_numpy(), events[Columns.user].to_numpy()))
     users_sorted = events[Columns.user].to_numpy()[order]
     starts = np.r_[True, users_sorted[1:] != users_sorted[:-1]]
     group_id = np.cumsum(starts) - 1

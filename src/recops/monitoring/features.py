@@ -53,22 +53,49 @@ FEATURE_BY_NAME = {f.name: f for f in FEATURES}
 def event_features(
     side: EventWindow, known_items: set[str] | None, session_gap: pd.Timedelta
 ) -> dict[str, np.ndarray]:
-    """Columns of every data feature; `known_items` None means this side is the reference."""
+    """Columns of every data feature; `known_items` None means this side is the reference.
+
+    Works on the codes of categorical id columns (what store and snapshot sides hold), so no
+    per-event id strings are made; plain string columns (an events file) are coded first.
+    """
     events = side.events
-    per_user = events.groupby(Columns.user, sort=False).size().to_numpy(np.float64)
-    per_item = events.groupby(Columns.item, sort=False).size().to_numpy(np.float64)
-    items = events[Columns.item]
-    is_new = np.zeros(len(events), bool) if known_items is None else ~items.isin(known_items)
+    users, _ = _codes(events[Columns.user])
+    items, item_values = _codes(events[Columns.item])
+    per_user = _group_sizes(users)
+    per_item = _group_sizes(items)
+    is_new = (
+        np.zeros(len(events), bool)
+        if known_items is None
+        else ~np.isin(item_values, list(known_items))[items]
+    )
     meta = _item_meta(side.items)
     return {
         "user_activity": np.log1p(per_user / per_user.mean()) if len(per_user) else per_user,
         "item_popularity": np.log1p(per_item * 1000.0 / max(len(events), 1)),
         "new_items": np.where(is_new, NEW, KNOWN).astype(object),
         "event_type": events[Columns.event_type].to_numpy(dtype=object),
-        "category": meta[Columns.category].reindex(items).to_numpy(dtype=object),
-        "price": meta[Columns.price].reindex(items).to_numpy(dtype=np.float64),
+        "category": meta[Columns.category].reindex(item_values).to_numpy(dtype=object)[items],
+        "price": meta[Columns.price].reindex(item_values).to_numpy(dtype=np.float64)[items],
         "session_length": session_lengths(events, session_gap),
     }
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and the distinct values of an id column (categorical or plain)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories.to_numpy(dtype=object)
+    codes, values = pd.factorize(column, sort=False)
+    return codes, np.asarray(values, dtype=object)
+
+
+def _group_sizes(codes: np.ndarray) -> np.ndarray:
+    """Rows per present code, in order of first appearance (as groupby(sort=False).size())."""
+    if not len(codes):
+        return np.empty(0, np.float64)
+    counts = np.bincount(codes)
+    _, first = np.unique(codes, return_index=True)
+    present = codes[np.sort(first)]
+    return counts[present].astype(np.float64)
 
 
 def _item_meta(items: pd.DataFrame | None) -> pd.DataFrame:
@@ -82,19 +109,19 @@ def session_lengths(events: pd.DataFrame, gap: pd.Timedelta) -> np.ndarray:
     """Events per session: a user's events split wherever the gap between two exceeds `gap`."""
     if events.empty:
         return np.empty(0)
-    ordered = events[[Columns.user, Columns.timestamp]].sort_values(
-        [Columns.user, Columns.timestamp], kind="stable"
-    )
-    users = ordered[Columns.user].to_numpy()
-    times = ordered[Columns.timestamp].to_numpy()
-    starts = np.ones(len(ordered), dtype=bool)
+    users, _ = _codes(events[Columns.user])
+    stamps = events[Columns.timestamp].to_numpy(dtype="datetime64[ns]")
+    order = np.lexsort((stamps, users))
+    users, times = users[order], stamps[order]
+    starts = np.ones(len(order), dtype=bool)
     starts[1:] = (users[1:] != users[:-1]) | ((times[1:] - times[:-1]) > gap.to_timedelta64())
     boundaries = np.flatnonzero(starts)
-    return np.diff(np.append(boundaries, len(ordered))).astype(np.float64)
+    return np.diff(np.append(boundaries, len(order))).astype(np.float64)
 
 
 def sample_users(events: pd.DataFrame, n: int, seed: int) -> list[str]:
-    users = np.sort(events[Columns.user].unique().astype(str))
+    codes, values = _codes(events[Columns.user])
+    users = np.sort(values[np.unique(codes)].astype(str))
     if len(users) <= n:
         return users.tolist()
     return np.random.default_rng(seed).choice(users, size=n, replace=False).tolist()
@@ -118,11 +145,17 @@ def side_stats(side: EventWindow, reference: EventWindow | None) -> dict[str, fl
     events = side.events
     stats: dict[str, float] = {}
     if reference is not None and len(events):
-        known_items = set(reference.events[Columns.item].unique())
-        known_users = set(reference.events[Columns.user].unique())
-        stats["new_item_share"] = float((~events[Columns.item].isin(known_items)).mean())
-        stats["new_user_share"] = float((~events[Columns.user].isin(known_users)).mean())
+        for column, key in ((Columns.item, "new_item_share"), (Columns.user, "new_user_share")):
+            known = present_values(reference.events[column])
+            codes, values = _codes(events[column])
+            stats[key] = float((~np.isin(values, known))[codes].mean())
     return stats
+
+
+def present_values(column: pd.Series) -> np.ndarray:
+    """The distinct values that occur in an id column (a categorical may list unused ones)."""
+    codes, values = _codes(column)
+    return values[np.unique(codes[codes >= 0])]
 
 
 def padded_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:

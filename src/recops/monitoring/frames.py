@@ -4,6 +4,10 @@ A side is a window over a base (the event store, or a snapshot for the DVC stage
 ingest batches (the worker: what a model was trained on vs what arrived since), a snapshot
 parquet, or a user's events file read through the configured column mapping and validated like
 an ingest (quarantined rows are left out).
+
+Store and snapshot sides come as Arrow and keep the id and event-type columns
+dictionary-encoded (pandas categoricals): 20M events cost integer codes plus each distinct id
+once, not a Python string per event. Windows are filtered in DuckDB/Arrow before pandas.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from recops.columns import Columns
 from recops.data.sources.events import EventsFileSource
@@ -25,6 +32,22 @@ from recops.monitoring.windows import Window, is_window, parse_window
 EVENT_FIELDS = [Columns.user, Columns.item, Columns.timestamp, Columns.event_type]
 ITEM_FIELDS = [Columns.item, Columns.category, Columns.price]
 SNAPSHOT_EVENTS, SNAPSHOT_ITEMS = "events.parquet", "items.parquet"
+_CODED = (Columns.user, Columns.item, Columns.event_type)
+
+
+def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
+    """A query result as an Arrow table (DuckDB 2 names it to_arrow_table)."""
+    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+    return fetch()
+
+
+def coded_frame(table: pa.Table) -> pd.DataFrame:
+    """Events from Arrow with user/item/event type as categoricals (see the module docstring)."""
+    for name in _CODED:
+        if name in table.column_names and not pa.types.is_dictionary(table.schema.field(name).type):
+            position = table.column_names.index(name)
+            table = table.set_column(position, name, pc.dictionary_encode(table.column(name)))
+    return table.to_pandas(self_destruct=True, split_blocks=True)
 
 
 @dataclass
@@ -55,10 +78,11 @@ class StoreBase:
             raise DataSourceError(f"{db_path}: no event store; run the ingest stage first")
         self.db_path, self.dataset = Path(db_path), dataset
 
-    def _query(self, sql: str, params: list[Any]) -> pd.DataFrame:
+    def _query(self, sql: str, params: list[Any], coded: bool = True) -> pd.DataFrame:
         try:
             with duckdb.connect(str(self.db_path), read_only=True) as con:
-                return con.execute(sql, params).df()
+                result = con.execute(sql, params)
+                return coded_frame(_arrow(result)) if coded else result.df()
         except duckdb.IOException as exc:  # a worker in mid-cycle holds the write lock
             raise DataSourceError(f"{self.db_path}: cannot open the event store ({exc})") from exc
 
@@ -67,9 +91,10 @@ class StoreBase:
             f"SELECT min({Columns.timestamp}) AS first, max({Columns.timestamp}) AS last "
             f"FROM events WHERE {Columns.dataset} = ?",
             [self.dataset],
+            coded=False,
         )
         first, last = pd.to_datetime(span["first"]), pd.to_datetime(span["last"])
-        if first.isna().all():
+        if len(first) == 0 or first.isna().all():
             raise DataSourceError(f"{self.db_path}: dataset {self.dataset!r} has no events")
         start, end = window.bounds(first.iloc[0], last.iloc[0])
         events = self._query(
@@ -83,35 +108,53 @@ class StoreBase:
         return self._query(
             f"SELECT {', '.join(ITEM_FIELDS)} FROM items WHERE {Columns.dataset} = ?",
             [self.dataset],
+            coded=False,
         )
 
 
 class SnapshotBase:
-    """The events of an exported snapshot (what the DVC stage depends on)."""
+    """The events of an exported snapshot (what the DVC stage depends on); each window reads
+    only its rows (a filter pushed into the parquet scan)."""
 
     def __init__(self, snapshot: Path) -> None:
-        self.window_all = read_snapshot(snapshot)
+        self.events_path = _snapshot_events(Path(snapshot))
+        self.label = str(snapshot)
+        self.items = _snapshot_items(self.events_path)
+        self.dataset = ds.dataset(self.events_path, format="parquet")
+        stamps = self.dataset.to_table(columns=[Columns.timestamp]).column(0)
+        if len(stamps) == 0:
+            raise DataSourceError(f"{self.label}: the snapshot has no events")
+        bounds = pc.min_max(stamps)
+        self.first = pd.Timestamp(bounds["min"].as_py())
+        self.last = pd.Timestamp(bounds["max"].as_py())
 
     def window(self, window: Window) -> EventWindow:
-        events = self.window_all.events
-        ts = events[Columns.timestamp]
-        if ts.empty:
-            raise DataSourceError(f"{self.window_all.label}: the snapshot has no events")
-        start, end = window.bounds(ts.min(), ts.max())
-        inside = events[(ts >= start) & (ts < end)].reset_index(drop=True)
-        return EventWindow(window.spec, inside, self.window_all.items)
+        start, end = window.bounds(self.first, self.last)
+        ts = ds.field(Columns.timestamp)
+        inside = (ts >= pa.scalar(start.to_datetime64(), pa.timestamp("ns"))) & (
+            ts < pa.scalar(end.to_datetime64(), pa.timestamp("ns"))
+        )
+        table = self.dataset.to_table(columns=EVENT_FIELDS, filter=inside)
+        return EventWindow(window.spec, coded_frame(table), self.items)
+
+
+def _snapshot_events(path: Path) -> Path:
+    events_path = path / SNAPSHOT_EVENTS if path.is_dir() else path
+    if not events_path.exists():
+        raise DataSourceError(f"{path}: no snapshot here (no {SNAPSHOT_EVENTS})")
+    return events_path
+
+
+def _snapshot_items(events_path: Path) -> pd.DataFrame | None:
+    items_path = events_path.with_name(SNAPSHOT_ITEMS)
+    return pd.read_parquet(items_path, columns=ITEM_FIELDS) if items_path.exists() else None
 
 
 def read_snapshot(path: Path) -> EventWindow:
     """A snapshot folder (events.parquet + items.parquet) or its events parquet file."""
-    path = Path(path)
-    events_path = path / SNAPSHOT_EVENTS if path.is_dir() else path
-    if not events_path.exists():
-        raise DataSourceError(f"{path}: no snapshot here (no {SNAPSHOT_EVENTS})")
-    events = pd.read_parquet(events_path, columns=EVENT_FIELDS)
-    items_path = events_path.with_name(SNAPSHOT_ITEMS)
-    items = pd.read_parquet(items_path, columns=ITEM_FIELDS) if items_path.exists() else None
-    return EventWindow(str(path), events, items)
+    events_path = _snapshot_events(Path(path))
+    table = ds.dataset(events_path, format="parquet").to_table(columns=EVENT_FIELDS)
+    return EventWindow(str(path), coded_frame(table), _snapshot_items(events_path))
 
 
 def is_snapshot(path: Path) -> bool:
@@ -149,7 +192,7 @@ def load_side(
 
 def with_base_items(side: EventWindow, base: StoreBase | SnapshotBase) -> EventWindow:
     """Item metadata of `side`, completed with the base's for items the side does not describe."""
-    base_items = base.items() if isinstance(base, StoreBase) else base.window_all.items
+    base_items = base.items() if isinstance(base, StoreBase) else base.items
     frames = [f for f in (side.items, base_items) if f is not None and not f.empty]
     if not frames:
         return side
@@ -162,11 +205,13 @@ def batch_window(
 ) -> EventWindow:
     """Events of ingest batches `after < batch_id <= upto` (the worker's sides: what a model
     was trained on, and what arrived since), on an open store connection."""
-    events = con.execute(
-        f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE {Columns.dataset} = ? "
-        f"AND {Columns.batch} > ? AND {Columns.batch} <= ?",
-        [dataset, after, upto],
-    ).df()
+    events = coded_frame(
+        _arrow(con.execute(
+            f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE {Columns.dataset} = ? "
+            f"AND {Columns.batch} > ? AND {Columns.batch} <= ?",
+            [dataset, after, upto],
+        ))
+    )
     items = con.execute(
         f"SELECT {', '.join(ITEM_FIELDS)} FROM items WHERE {Columns.dataset} = ?", [dataset]
     ).df()
