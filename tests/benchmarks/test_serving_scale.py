@@ -244,6 +244,7 @@ def test_serving_scale(tmp_path: Path) -> None:
             for run in http[mode]["runs"].values():
                 assert run["errors"] == 0, run
         row["http"] = http
+        row["load_average_1m"] = os.getloadavg()[0]
         results[label] = row
         write_report(results)
     if "1M" in results:
@@ -293,7 +294,10 @@ def write_report(results: dict[str, Any]) -> None:
                     f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | "
                     f"{r['throughput_rps']:.0f} |"
                 )
+    loads = ", ".join(f"{k}: {r.get('load_average_1m', 0):.1f}" for k, r in results.items())
     lines += [
+        "",
+        f"Load average (1 min) of the 2-core machine after each size's HTTP runs: {loads}.",
         "",
         "| items | search | server ready s | server RSS MB (2 workers) |",
         "|---|---|---|---|",
