@@ -60,10 +60,17 @@ def running(target: str, cwd: Path, env: dict[str, str], log: Path) -> Iterator[
 
 
 async def drive(
-    url: str, users: list[str], concurrency: int, n: int, offset: int = 0
+    url: str,
+    users: list[str],
+    concurrency: int,
+    n: int,
+    offset: int = 0,
+    extra: dict[str, Any] | None = None,
+    warmup: int = WARMUP,
 ) -> tuple[list[float], float, Counter[str]]:
-    """`n` POST /recommend from `concurrency` loops over keep-alive connections (after a
-    warm-up); returns the latencies, the wall time and the errors by kind."""
+    """`n` POST /recommend (body: user_id, k and `extra`) from `concurrency` loops over
+    keep-alive connections (after `warmup` requests); returns the latencies, the wall time
+    and the errors by kind."""
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -77,7 +84,7 @@ async def drive(
                     i = next(queue, None)
                 if i is None:
                     return
-                body = {"user_id": users[(offset + i) % len(users)], "k": K}
+                body = {"user_id": users[(offset + i) % len(users)], "k": K, **(extra or {})}
                 start = time.perf_counter()
                 error = None
                 for attempt in (1, 2):
@@ -87,7 +94,7 @@ async def drive(
                         # the connection broke before an answer: retried once, as HTTP
                         # clients do for idempotent requests; reported in the table
                         error = f"{type(exc).__name__}: {exc!r}"[:120]
-                        if i >= WARMUP and attempt == 1:
+                        if i >= warmup and attempt == 1:
                             errors[f"retried after {error}"] += 1
                         continue
                     if r.status_code != 200:
@@ -98,13 +105,13 @@ async def drive(
                         error = None
                     break
                 elapsed = time.perf_counter() - start
-                if i >= WARMUP:
+                if i >= warmup:
                     latencies.append(elapsed)
                     if error:
                         errors[error] += 1
 
         # warm-up first (not timed), then the measured run
-        first = WARMUP
+        first = warmup
         queue = iter(range(first))
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         queue = iter(range(first, first + n))

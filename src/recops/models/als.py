@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -11,6 +12,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from recops.features.dataset import Dataset
+from recops.models.explain import top_contributions
 from recops.models.factors import ImplicitFactorModel
 
 
@@ -41,7 +43,6 @@ class ALSModel(ImplicitFactorModel):
         self._estimator: AlternatingLeastSquares | None = None
         # built on first use, for the current item factors: (factors, Y'Y + reg I, noise var)
         self._posterior: tuple[np.ndarray, np.ndarray, float] | None = None
-        self._explainer: AlternatingLeastSquares | None = None
 
     def build_estimator(self, user_items: sp.csr_matrix | None = None) -> AlternatingLeastSquares:
         """The bare implicit estimator with this model's hyperparameters (implicit
@@ -82,20 +83,16 @@ class ALSModel(ImplicitFactorModel):
 
     # -- capabilities: explanations and score intervals ---------------------------------------
     def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
-        """implicit's `explain` (Hu et al. 2008, section 5): the score of item i is a sum over
-        the user's history items j of `c_uj * y_i' W_u y_j`; the largest terms are cited."""
-        users, items = self._factors()
-        explainer = self._explainer
-        if explainer is None or explainer.item_factors is not items:  # caches its Y'Y
-            explainer = self._explainer = self.build_estimator()
-            explainer.user_factors, explainer.item_factors = users, items
-        row = self._fitted_seen()[user]
-        weights = None
-        out: list[list[tuple[int, float]]] = []
-        for item in np.asarray(item_idx, dtype=np.int64).tolist():
-            _, top, weights = explainer.explain(0, row, item, user_weights=weights, N=n)
-            out.append([(int(j), float(v)) for j, v in top if v > 0])
-        return out
+        """implicit's `explain` (Hu et al. 2008, section 5), vectorised: the score of item i
+        is a sum over the user's history items j of `c_uj * y_i' A_u^-1 y_j`; the largest
+        terms are cited (implicit loops in Python per item and history item; the values are
+        the same, see tests/unit/models/test_als_capabilities.py)."""
+        factor, history, confidence = self._user_system(user)
+        _, items = self._factors()
+        target = items[np.asarray(item_idx, dtype=np.int64)].astype(np.float64)
+        weighted = scipy.linalg.cho_solve(factor, target.T)  # A_u^-1 y_i, one column per item
+        terms = (items[history].astype(np.float64) @ weighted).T * confidence[None, :]
+        return top_contributions(history, terms, n)
 
     def score_intervals(
         self, user: int, item_idx: np.ndarray, level: float
@@ -117,16 +114,25 @@ class ALSModel(ImplicitFactorModel):
     def score_std(self, user: int, item_idx: np.ndarray) -> np.ndarray:
         """Predictive standard deviation of the user's preference for each item."""
         _, items = self._factors()
-        gram, noise = self._posterior_parts()
-        seen = self._fitted_seen()
-        lo, hi = seen.indptr[user], seen.indptr[user + 1]
-        history = items[seen.indices[lo:hi]].astype(np.float64)
-        extra = self.alpha * seen.data[lo:hi].astype(np.float64) - 1.0
-        a = gram + (history * extra[:, None]).T @ history
+        _, noise = self._posterior_parts()
+        factor, _, _ = self._user_system(user)
         target = items[np.asarray(item_idx, dtype=np.int64)].astype(np.float64)
-        solved = scipy.linalg.cho_solve(scipy.linalg.cho_factor(a), target.T)
+        solved = scipy.linalg.cho_solve(factor, target.T)
         epistemic = noise * np.einsum("if,fi->i", target, solved)
         return np.sqrt(np.maximum(epistemic, 0.0) + noise)
+
+    def _user_system(self, user: int) -> tuple[Any, np.ndarray, np.ndarray]:
+        """Cholesky factor of A_u = Y'Y + reg I + sum_j (c_uj - 1) y_j y_j' (c = alpha * r, as
+        implicit weighs), the user's history items and their confidences."""
+        _, items = self._factors()
+        gram, _ = self._posterior_parts()
+        seen = self._fitted_seen()
+        lo, hi = seen.indptr[user], seen.indptr[user + 1]
+        history = seen.indices[lo:hi].astype(np.int64)
+        confidence = self.alpha * seen.data[lo:hi].astype(np.float64)
+        vectors = items[history].astype(np.float64)
+        a = gram + (vectors * (confidence - 1.0)[:, None]).T @ vectors
+        return scipy.linalg.cho_factor(a), history, confidence
 
     def _posterior_parts(self) -> tuple[np.ndarray, float]:
         """Y'Y + reg I and the noise variance, computed once per set of factors."""

@@ -131,6 +131,7 @@ class AnnSearch:
         self.nlist = int(stats["nlist"])
         self._counts = {"queries": 0, "widened": 0, "exact_fallbacks": 0, "exact_allow_list": 0}
         self._lock = threading.Lock()
+        self._quantizer: Any = None
 
     @classmethod
     def build(
@@ -166,7 +167,9 @@ class AnnSearch:
             "build_seconds": round(time.perf_counter() - started, 3),
         }
         log.info("built ANN index: %s", stats)
-        return cls(model, users, quantizer_keeper(index, quantizer), cfg, stats)
+        search = cls(model, users, index, cfg, stats)
+        search._quantizer = quantizer  # faiss keeps a raw pointer: keep the object alive
+        return search
 
     def info(self) -> dict[str, Any]:
         with self._lock:
@@ -211,11 +214,13 @@ class AnnSearch:
             want = math.ceil(want * total / max(allowed.size, 1))
         nprobe = int(self.index.nprobe)
         query = self.users[user : user + 1]
+        faiss = _faiss()
+        faiss.omp_set_num_threads(1)  # per thread in OpenMP: a request thread, one query
         for round_ in range(self.cfg.max_rounds):
             if round_:
                 self._count("widened")
             count = min(want, total)
-            params = _faiss().SearchParametersIVF(nprobe=nprobe)
+            params = faiss.SearchParametersIVF(nprobe=nprobe)
             _, found = self.index.search(query, count, params=params)
             cand = found[0][found[0] >= 0].astype(np.int64)
             keep = ~_members(cand, removed)
@@ -249,10 +254,3 @@ class AnnSearch:
         ids, vals = top_k(scores[None, :], n)
         valid = ids[0] >= 0
         return allowed[ids[0][valid]], vals[0][valid]
-
-
-def quantizer_keeper(index: Any, quantizer: Any) -> Any:
-    """Keep the Python quantizer object alive as long as the index (faiss holds a raw
-    pointer to it)."""
-    index.recops_quantizer = quantizer
-    return index

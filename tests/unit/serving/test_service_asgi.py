@@ -133,6 +133,20 @@ def test_filters_rerank_and_defaults(client: TestClient) -> None:
     assert len(seen_ok["items"]) == 30
 
 
+def test_diversity_explain_and_uncertainty(client: TestClient) -> None:
+    r = recommend(client, user_id="u10", k=5, diversity=0.5, explain=True, uncertainty=True)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["diversity"] == 0.5 and len(body["items"]) == 5
+    for item in body["items"]:
+        assert item["score_low"] < item["score"] < item["score_high"]
+        assert all(isinstance(c["item_id"], str) for c in item["because"])
+    assert recommend(client, user_id="u10").json()["diversity"] == 0.0
+    for bad, word in (({"diversity": 1.5}, "diversity"), ({"explain": "yes"}, "explain")):
+        r = recommend(client, user_id="u10", **bad)
+        assert r.status_code == 400 and word in r.text
+
+
 def test_cache_hits_stats_and_clear(client: TestClient) -> None:
     client.post("/cache/clear")
     assert recommend(client, user_id="u20", k=3).json()["cached"] is False
