@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from omegaconf import OmegaConf
 
+from recops.backup.cli import backup_app
 from recops.cli_support import exit_on_error
 from recops.config import compose, find_project_root
 from recops.console import console
@@ -141,6 +142,7 @@ app.command("drift")(drift_command)
 app.add_typer(worker_app, name="worker")
 app.add_typer(bento_app, name="bento")
 app.add_typer(gdpr_app, name="gdpr")
+app.add_typer(backup_app, name="backup")
 
 if __name__ == "__main__":
     app()
