@@ -15,6 +15,7 @@ from recops.config import compose, find_project_root
 from recops.console import console
 from recops.gdpr.cli import gdpr_app
 from recops.monitoring.cli import drift_command
+from recops.quality.cli import validate_command
 from recops.registry.cli import promote, registry_app, rollback
 from recops.serving.cli import bento_app
 from recops.worker.cli import worker_app
@@ -143,6 +144,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(bento_app, name="bento")
 app.add_typer(gdpr_app, name="gdpr")
 app.add_typer(backup_app, name="backup")
+app.command("validate")(validate_command)
 
 if __name__ == "__main__":
     app()
