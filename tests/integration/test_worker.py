@@ -27,7 +27,7 @@ from recops.data.store import EventStore
 from recops.models.als import ALSModel
 from recops.pipeline.context import dataset_key
 from recops.pipeline.stages import run_chain
-from recops.registry.promotion import load_version
+from recops.tracking.model_files import load_registered_recommender
 from recops.worker.cycle import Worker
 from recops.worker.runner import WorkerBusyError, run_worker, stop_worker, worker_status
 
@@ -254,7 +254,8 @@ def test_shifted_batch_is_retrained_promoted_and_served(world: list[str], tmp_pa
     assert summary["source"] == "worker" and summary["action"] == "retrain_now"
     assert summary["features"]["new_items"]["drifted"] is True
     assert summary["model"]["version"] == "1"  # the champion the check compared
-    new_items = {i for i in load_version(MODEL, "2").items.external_ids if int(i[1:]) >= 150}
+    v2 = load_registered_recommender(MlflowClient(), MODEL, "2")
+    new_items = {i for i in v2.items.external_ids if int(i[1:]) >= 150}
     assert new_items  # the new champion knows the shifted period's new items
 
 
