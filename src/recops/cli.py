@@ -9,11 +9,13 @@ from typing import Annotated, Any
 import typer
 from omegaconf import OmegaConf
 
+from recops.backup.cli import backup_app
 from recops.cli_support import exit_on_error
 from recops.config import compose, find_project_root
 from recops.console import console
 from recops.gdpr.cli import gdpr_app
 from recops.monitoring.cli import drift_command
+from recops.quality.cli import validate_command
 from recops.registry.cli import promote, registry_app, rollback
 from recops.serving.cli import bento_app, loadtest_command, serve
 from recops.worker.cli import worker_app
@@ -143,6 +145,8 @@ app.add_typer(bento_app, name="bento")
 app.command("serve")(serve)
 app.command("loadtest")(loadtest_command)
 app.add_typer(gdpr_app, name="gdpr")
+app.add_typer(backup_app, name="backup")
+app.command("validate")(validate_command)
 
 if __name__ == "__main__":
     app()
