@@ -144,9 +144,9 @@ class PrecomputeConfig:
 class RegistryClientConfig:
     """Bounds on the service's MLflow calls (set as MLflow's HTTP env vars in the service)."""
 
-    timeout_s: float = 5.0
+    timeout_s: int = 5
     max_retries: int = 1
-    backoff_factor: float = 0.5
+    backoff_factor: int = 1
 
 
 @dataclass(frozen=True)

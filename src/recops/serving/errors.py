@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import re
 
 from recops.errors import RecopsError
 
@@ -29,17 +29,17 @@ class PortInUseError(RecopsError):
     """`recops serve`: the address the server should bind is taken (another server?)."""
 
 
-def redacted(uri: str) -> str:
-    """`uri` without the password of its user info (`http://alice:***@host`)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+#: `scheme://user:password@` in any text (a URI, an exception message quoting one).
+_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]*):[^@\s/]*@")
+
+
+def redacted(text: str) -> str:
+    """`text` with the password of every URI in it replaced (`http://alice:***@host`)."""
+    return _CREDENTIALS.sub(r"\1:***@", text)
 
 
 def short_error(exc: BaseException) -> str:
-    """The first line of an exception, at most 300 characters (MLflow's are long)."""
+    """The first line of an exception, at most 300 characters (MLflow's are long), with no
+    password of a URI in it."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {(text[0] if text else '')[:300]}"
+    return redacted(f"{type(exc).__name__}: {(text[0] if text else '')[:300]}")

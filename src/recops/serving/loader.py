@@ -293,7 +293,7 @@ class ModelLoader:
         try:
             model = self._load(ref)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = redacted(f"{type(exc).__name__}: {exc}")
             self._failed[ref.key] = error
             self.last_error = {
                 "at": _now(),
@@ -340,8 +340,8 @@ class ModelLoader:
             try:
                 model = self._load(ref)
             except Exception as exc:
-                self._failed[ref.key] = f"{type(exc).__name__}: {exc}"
-                log.warning("past champion %s does not load either: %s", ref.key, exc)
+                self._failed[ref.key] = redacted(f"{type(exc).__name__}: {exc}")
+                log.warning("past champion %s does not load either: %s", ref.key, short_error(exc))
                 continue
             log.warning("champion %s cannot load; serving past champion %s", wanted.key, ref.key)
             return model
@@ -351,7 +351,7 @@ class ModelLoader:
         try:
             versions = self.source.past_champions()
         except Exception as exc:
-            log.warning("could not read the champion history: %s", exc)
+            log.warning("could not read the champion history: %s", short_error(exc))
             return []
         return [v for v in dict.fromkeys(versions) if v != wanted.version][:MAX_PAST_CHAMPIONS]
 

@@ -39,7 +39,7 @@ _CURRENT: ServingRuntime | None = None
 def bound_registry_calls(bounds: RegistryClientConfig) -> None:
     """MLflow's HTTP timeout and retries for this (service) process only: a dead registry is
     reported in seconds instead of after minutes of retries."""
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, round(bounds.timeout_s)))
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(bounds.timeout_s)
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(bounds.max_retries)
     os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(bounds.backoff_factor)
     os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"] = "0"
