@@ -149,9 +149,12 @@ def build_bento(cfg: ServeConfig, root: Path | None = None) -> str:
     staging = Path(tempfile.mkdtemp(prefix="recops-bento-", dir=home if home.is_dir() else None))
     try:
         stage_build_context(cfg, root, staging / "src")
-        bento = bentoml.bentos.build_bentofile(
-            str(staging / "src" / BENTOFILE), build_ctx=str(staging / "src")
-        )
+        from recops.serving.container import working_directory
+
+        with working_directory(staging):  # BentoML checks the Dockerfile template's path
+            bento = bentoml.bentos.build_bentofile(
+                str(staging / "src" / BENTOFILE), build_ctx=str(staging / "src")
+            )
         return str(bento.tag)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

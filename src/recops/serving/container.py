@@ -371,11 +371,12 @@ def image_ref(cfg: ContainerConfig, bento_tag: str) -> str:
 
 
 @contextmanager
-def _in_tempdir() -> Iterator[None]:
-    """BentoML renders a bento's Dockerfile template from a temporary copy of the bento and
-    refuses template paths outside the working directory: build from the temp folder's parent."""
+def working_directory(folder: Path | str) -> Iterator[None]:
+    """BentoML refuses a Dockerfile template outside the working directory (at `bentoml build`
+    from the staging folder, at containerize from a temporary copy of the bento): run those
+    steps from a folder above it."""
     previous = Path.cwd()
-    os.chdir(tempfile.gettempdir())
+    os.chdir(folder)
     try:
         yield
     finally:
@@ -456,7 +457,7 @@ def containerize(
             )
             BentoMLContainer.bento_store.get()  # BENTOML_HOME is read before the build
             build_image: Any = bentoml.container.build  # typed per backend literal
-            with _in_tempdir():
+            with working_directory(tempfile.gettempdir()):
                 build_image(str(bento.tag), backend=engine, image_tag=(ref,), **opts)
     except bentoml.exceptions.BentoMLException as exc:
         raise ContainerError(f"image build failed: {exc}\n{_tail(log_file)}") from exc
