@@ -18,7 +18,13 @@ import pandas as pd
 
 from recops.columns import Columns
 from recops.models.recommender import Recommender
-from recops.monitoring.features import event_features, model_output, sample_users, side_stats
+from recops.monitoring.features import (
+    MAX_VALUES,
+    event_features,
+    model_output,
+    sample_users,
+    side_stats,
+)
 from recops.monitoring.frames import EventWindow
 from recops.monitoring.outputs import close_check_run, open_check_run, write_outputs
 from recops.monitoring.policy import DriftPolicy, worst
@@ -63,8 +69,9 @@ def run_check(
     policy = DriftPolicy.from_config(drift_cfg)
     gap = pd.Timedelta(minutes=float(drift_cfg.get("session_gap_minutes", 30)))
     known = set(reference.events[Columns.item].unique())
-    ref_cols = event_features(reference, None, gap)
-    cur_cols = event_features(current, known, gap)
+    max_values = drift_cfg.get("max_values", MAX_VALUES)
+    ref_cols = event_features(reference, None, gap, max_values)
+    cur_cols = event_features(current, known, gap, max_values)
     stats = {**side_stats(current, reference)}
     model_cfg = drift_cfg.get("model") or {}
     if champion is not None and model_cfg.get("enabled", True):

@@ -46,6 +46,34 @@ def test_event_features_new_items_metadata_and_scale_free_activity() -> None:
     assert set(reference["new_items"]) == {"known"}
 
 
+def test_categorical_sides_give_the_same_features_as_plain_ones() -> None:
+    events = _events(
+        [("u1", "a", 0, "view"), ("u1", "b", 1, "view"), ("u2", "c", 50, "cart"),
+         ("u3", "d", 200, "view")]
+    )  # fmt: skip
+    coded = events.astype({Columns.user: "category", Columns.item: "category"})
+    coded = coded.iloc[:3]  # a window: the categories still list the dropped row's values
+    gap = pd.Timedelta(minutes=30)
+    plain_cols = event_features(EventWindow("p", events.iloc[:3], None), {"a"}, gap)
+    coded_cols = event_features(EventWindow("c", coded, None), {"a"}, gap)
+    for name, values in plain_cols.items():
+        pd.testing.assert_series_equal(pd.Series(values), pd.Series(coded_cols[name]), obj=name)
+
+
 def test_padded_frame_aligns_columns_of_different_lengths() -> None:
     frame = padded_frame({"a": np.arange(3.0), "b": np.array(["x"], dtype=object)})
     assert len(frame) == 3 and frame["b"].isna().sum() == 2
+
+
+def test_long_feature_columns_are_a_seeded_sample_and_counts_use_every_event() -> None:
+    rows = [(f"u{i % 50}", f"i{i % 7}", i, "view" if i % 3 else "cart") for i in range(600)]
+    side = EventWindow("w", _events(rows), None)
+    gap = pd.Timedelta(minutes=30)
+    full = event_features(side, None, gap, max_values=None)
+    capped = event_features(side, None, gap, max_values=100, seed=1)
+    assert len(full["event_type"]) == 600 and len(capped["event_type"]) == 100
+    assert len(capped["user_activity"]) == len(full["user_activity"]) == 50  # under the cap
+    again = event_features(side, None, gap, max_values=100, seed=1)
+    assert capped["event_type"].tolist() == again["event_type"].tolist()
+    share = np.mean(capped["event_type"] == "cart")
+    assert abs(share - np.mean(full["event_type"] == "cart")) < 0.15
