@@ -26,9 +26,9 @@ from recops.gdpr.files import holds_id
 from recops.monitoring.stage import file_mapping
 from recops.pipeline.context import dataset_key
 from recops.pipeline.stages import run_chain
-from recops.registry.promotion import load_version
 from recops.serving.bento import write_precomputed
 from recops.serving.config import ServeConfig
+from recops.tracking.model_files import load_registered_recommender
 from recops.worker import incoming
 
 from .conftest import PROJECT_ROOT, TINY_WORLD
@@ -82,7 +82,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         mlflow.set_tracking_uri(uri)
         cfg = compose([*overrides, "model=als", "model.factors=16", "model.show_progress=false"])
         assert run_chain(cfg)["registry"]["promoted"]
-        rec = load_version(NAME, "1")
+        rec = load_registered_recommender(MlflowClient(uri), NAME, "1")
         history = rec.model.seen.getnnz(axis=1)
         served = [str(u) for u, n in zip(rec.users.external_ids, history, strict=True) if n >= 5]
         user, other = served[0], served[1]
@@ -181,7 +181,7 @@ def test_export_then_delete_reaches_every_store(project: Project, live: str) -> 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", project.uri)
         mlflow.set_tracking_uri(project.uri)
-        redacted = load_version(NAME, "1")
+        redacted = load_registered_recommender(client, NAME, "1")  # checksums verified
         mlflow.set_tracking_uri(None)
     assert user not in redacted.users and project.other in redacted.users
     with EventStore(project.root / "data" / "recops.duckdb") as store:
