@@ -26,9 +26,9 @@ from recops.gdpr.files import holds_id
 from recops.monitoring.stage import file_mapping
 from recops.pipeline.context import dataset_key
 from recops.pipeline.stages import run_chain
-from recops.registry.promotion import load_version
 from recops.serving.bento import write_precomputed
 from recops.serving.config import ServeConfig
+from recops.tracking.model_files import load_registered_recommender
 from recops.worker import incoming
 
 from .conftest import PROJECT_ROOT, TINY_WORLD
@@ -82,7 +82,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         mlflow.set_tracking_uri(uri)
         cfg = compose([*overrides, "model=als", "model.factors=16", "model.show_progress=false"])
         assert run_chain(cfg)["registry"]["promoted"]
-        rec = load_version(NAME, "1")
+        rec = load_registered_recommender(MlflowClient(uri), NAME, "1")
         history = rec.model.seen.getnnz(axis=1)
         served = [str(u) for u, n in zip(rec.users.external_ids, history, strict=True) if n >= 5]
         user, other = served[0], served[1]
@@ -181,7 +181,7 @@ def test_export_then_delete_reaches_every_store(project: Project, live: str) -> 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", project.uri)
         mlflow.set_tracking_uri(project.uri)
-        redacted = load_version(NAME, "1")
+        redacted = load_registered_recommender(client, NAME, "1")  # checksums verified
         mlflow.set_tracking_uri(None)
     assert user not in redacted.users and project.other in redacted.users
     with EventStore(project.root / "data" / "recops.duckdb") as store:
@@ -205,3 +205,33 @@ def test_unknown_user_is_a_clear_message(project: Project) -> None:
     assert done.returncode == 1
     assert "no data about user 'never-seen-user'" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_unredactable_version_is_retrained_by_the_worker(tmp_path: Path) -> None:
+    """EASE learns item-item weights from every user: the erasure redacts its rows, requests a
+    retrain, and `--retrain now` runs the worker cycle that trains a version without them."""
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    overrides = [f"{k}={v}" for k, v in TINY_WORLD.items()]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("RECOPS_ROOT", str(root))
+        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        mlflow.set_tracking_uri(uri)
+        assert run_chain(compose([*overrides, "model=ease"]))["registry"]["promoted"]
+        rec = load_registered_recommender(MlflowClient(uri), NAME, "1")
+        mlflow.set_tracking_uri(None)
+    user = str(rec.users.external_ids[0])
+    project = Project(root, uri, user, "", [*overrides, "model=ease"])
+    done = project.cli("gdpr", "delete-user", "--user-id", user, "--retrain", "now")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "retrain requested" in out and "retrained: v2" in out, out
+    record = read_audit(root / "reports" / "gdpr" / "audit.jsonl")[-1]
+    assert record["versions"][0]["erasure"] == "retrain" and record["retrain"]["versions"] == ["1"]
+    assert not (root / "data" / "gdpr" / "retrain.json").exists()  # honoured and cleared
+    client = MlflowClient(tracking_uri=uri)
+    assert "recops.gdpr.retrain" in client.get_model_version(NAME, "1").tags
+    retrained = load_registered_recommender(client, NAME, "2")
+    assert user not in retrained.users and len(retrained.users) > 100

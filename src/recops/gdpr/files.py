@@ -131,9 +131,9 @@ def holds_id(path: Path, user_id: str) -> bool:
         values = column
         while pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
             values = pc.list_flatten(values)
-        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-            if pc.any(pc.equal(pc.utf8_trim_whitespace(values), user_id)).as_py():
-                return True
+        is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        if is_text and pc.any(pc.equal(pc.utf8_trim_whitespace(values), user_id)).as_py():
+            return True
     return False
 
 

@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from recops.gdpr import files
 from recops.models.recommender import Recommender
 from recops.registry.versions import alias_map, all_versions, logged_model_id
+from recops.tracking.model_files import CHECKSUM_TAG, FileManifest, file_checksums
 
 ERASED_TAG = "recops.gdpr.erased"  # value: "<when> <n> user(s) removed (<erasure>)"
 RETRAIN_TAG = "recops.gdpr.retrain"  # value: why the version must be retrained
@@ -124,8 +125,23 @@ def _check(
     if model_id is None:
         raise MlflowException(f"v{version.version} has no logged model to rewrite")
     client.log_model_artifacts(model_id, str(folder))
+    _record_checksums(client, version, folder)
     hit.redacted = True
     return hit
+
+
+def _record_checksums(client: MlflowClient, version: ModelVersion, folder: Path) -> None:
+    """Fresh sha256 of the redacted recommender files, where the verified loader reads them
+    (the version's tag, and the run's tag registration copied it from)."""
+    tags = dict(version.tags or {})
+    if CHECKSUM_TAG not in tags:
+        return  # registered before checksums were recorded: nothing to keep in step
+    label = f"{version.name} v{version.version}"
+    recorded = FileManifest.from_tag(tags[CHECKSUM_TAG], label)
+    fresh = FileManifest(recorded.path, file_checksums(folder / recorded.path)).to_tag()
+    client.set_model_version_tag(version.name, str(version.version), CHECKSUM_TAG, fresh)
+    if version.run_id:
+        client.set_tag(version.run_id, CHECKSUM_TAG, fresh)
 
 
 def tag_version(client: MlflowClient, name: str, hit: VersionHit, at: str, reason: str) -> None:
