@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import scipy.linalg
@@ -21,6 +21,7 @@ class ALSModel(ImplicitFactorModel):
 
     model_type = "als"
     supports_uncertainty = True
+    supports_fold_in = True
 
     def __init__(
         self,
@@ -56,7 +57,7 @@ class ALSModel(ImplicitFactorModel):
             random_state=self.random_state,
         )
 
-    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> ALSModel:
+    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> Self:
         """Fold `dataset`'s users into fixed item factors, without a full retrain.
 
         `item_factors` has one row per item of `dataset` (any values where `known` is False).

@@ -37,10 +37,6 @@ def alias_map(client: MlflowClient, name: str) -> dict[str, str]:
     return {str(alias): str(version) for alias, version in model.aliases.items()}
 
 
-def model_tags(client: MlflowClient, name: str) -> dict[str, str]:
-    return dict(client.get_registered_model(name).tags)
-
-
 def aliases_by_version(aliases: dict[str, str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for alias, version in sorted(aliases.items()):
@@ -102,16 +98,6 @@ def all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
         if not token:
             break
     return sorted(out, key=lambda v: int(v.version), reverse=True)
-
-
-def logged_model_id(version: ModelVersion) -> str | None:
-    """The LoggedModel id behind a version (`models:/m-<id>` source in MLflow 3)."""
-    if getattr(version, "model_id", None):
-        return str(version.model_id)
-    source = str(version.source or "")
-    if source.startswith("models:/m-"):
-        return source.removeprefix("models:/").split("/")[0]
-    return None
 
 
 @dataclass(frozen=True)
