@@ -71,10 +71,17 @@ class Answer:
     @property
     def items(self) -> list[dict[str, Any]]:
         """The items as dicts (item metadata, score, rank)."""
-        return [
-            {**self.records[i], "score": float(s), "rank": r}
-            for r, (i, s) in enumerate(zip(self.ids.tolist(), self.scores.tolist(), strict=True), 1)
-        ]
+        return item_dicts(self.records, self.ids, self.scores)
+
+
+def item_dicts(
+    records: Sequence[dict[str, Any]], ids: np.ndarray, scores: np.ndarray
+) -> list[dict[str, Any]]:
+    """Ranked items as dicts: each item's metadata record with its score and rank (from 1)."""
+    return [
+        {**records[i], "score": float(s), "rank": r}
+        for r, (i, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
+    ]
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -224,11 +231,7 @@ class ServedModel:
         return self.format(ids[0][valid], scores[0][valid])
 
     def format(self, ids: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
-        records = self.records
-        return [
-            {**records[i], "score": float(s), "rank": r}
-            for r, (i, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
-        ]
+        return item_dicts(self.records, ids, scores)
 
     def _answer(
         self,
