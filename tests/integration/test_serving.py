@@ -522,6 +522,7 @@ def test_a_killed_arbiter_takes_its_workers_along(registry: Registry) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    workers: list[psutil.Process] = []
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc, log)
         arbiter = psutil.Process(proc.pid)  # `recops serve` became the arbiter (exec)
@@ -537,6 +538,9 @@ def test_a_killed_arbiter_takes_its_workers_along(registry: Registry) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             stop(proc)
+        for worker in workers:  # orphans, if the test failed
+            with contextlib.suppress(psutil.Error):
+                worker.kill()
 
 
 def test_make_serve_stops_with_its_process_group(registry: Registry) -> None:

@@ -9,7 +9,6 @@ server holds the port fails with one line naming the process, before BentoML sta
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import socket
@@ -25,22 +24,33 @@ SERVICE_TARGET = "service:RecOps"
 
 
 def port_owner(port: int) -> str | None:
-    """`pid N (command line)` of the process listening on `port`, if it can be found."""
+    """`pid N (command line)` of the process listening on `port`, if it can be found: of a
+    BentoML server (whose workers share the socket), the arbiter."""
     import psutil
 
     try:
         connections = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
         return None
-    for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            if conn.pid is None:
-                return None
-            with contextlib.suppress(psutil.Error):
-                command = " ".join(psutil.Process(conn.pid).cmdline())[:120]
-                return f"pid {conn.pid} ({command})"
-            return f"pid {conn.pid}"
-    return None
+    pid = next(
+        (
+            c.pid
+            for c in connections
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+        ),
+        None,
+    )
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        for parent in process.parents():  # a worker: name the topmost bentoml process
+            if "bentoml" not in " ".join(parent.cmdline()):
+                break
+            process = parent
+        return f"pid {process.pid} ({' '.join(process.cmdline())[:120]})"
+    except psutil.Error:
+        return f"pid {pid}"
 
 
 def check_port(host: str, port: int) -> None:

@@ -82,13 +82,24 @@ class Answer:
     @property
     def items(self) -> list[dict[str, Any]]:
         """The items as dicts (item metadata, score, rank, and any extras)."""
-        extras = self.extras or [{}] * len(self.ids)
-        return [
-            {**self.records[i], "score": float(s), "rank": r, **extra}
-            for r, (i, s, extra) in enumerate(
-                zip(self.ids.tolist(), self.scores.tolist(), extras, strict=True), 1
-            )
-        ]
+        return item_dicts(self.records, self.ids, self.scores, self.extras)
+
+
+def item_dicts(
+    records: Sequence[dict[str, Any]],
+    ids: np.ndarray,
+    scores: np.ndarray,
+    extras: Sequence[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Ranked items as dicts: each item's metadata record with its score and rank (from 1), and
+    the item's extras (explanation, score interval) when there are any."""
+    extras = extras or [{}] * len(ids)
+    return [
+        {**records[i], "score": float(s), "rank": r, **extra}
+        for r, (i, s, extra) in enumerate(
+            zip(ids.tolist(), scores.tolist(), extras, strict=True), 1
+        )
+    ]
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -292,11 +303,7 @@ class ServedModel:
         return self.format(ids[0][valid], scores[0][valid])
 
     def format(self, ids: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
-        records = self.records
-        return [
-            {**records[i], "score": float(s), "rank": r}
-            for r, (i, s) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1)
-        ]
+        return item_dicts(self.records, ids, scores)
 
     def _answer(
         self,
