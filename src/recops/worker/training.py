@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from recops.data.store import EventStore
 from recops.errors import RegistryError
 from recops.features.dataset import SplitData
-from recops.models.als import ALSModel
+from recops.models.factors import FoldInFactorModel
 from recops.models.recommender import Recommender
 from recops.monitoring.check import Champion
 from recops.pipeline.context import StagePaths, read_json
@@ -59,7 +59,7 @@ def prepare_split(cfg: DictConfig, paths: StagePaths, dataset: str) -> SplitData
 
 
 def can_fold_in(champion: Champion | None) -> bool:
-    return champion is not None and isinstance(champion.recommender.model, ALSModel)
+    return champion is not None and isinstance(champion.recommender.model, FoldInFactorModel)
 
 
 def train_full(cfg: DictConfig, paths: StagePaths, split: SplitData) -> Trained:
@@ -70,11 +70,12 @@ def train_full(cfg: DictConfig, paths: StagePaths, split: SplitData) -> Trained:
 def train_fold_in(
     cfg: DictConfig, paths: StagePaths, split: SplitData, champion: Champion
 ) -> Trained:
-    """The champion's ALS item factors, with this split's users (and new items) folded in."""
+    """The champion's item factors (any weighted-ALS model: `als`, `spark_als`), with this
+    split's users (and new items) folded in."""
     base = champion.recommender.model
-    if not isinstance(base, ALSModel) or base.item_factors is None:
+    if not isinstance(base, FoldInFactorModel) or base.item_factors is None:
         raise TypeError(f"fold-in needs an ALS champion, got {champion.recommender.model_type}")
-    model = ALSModel(**base.get_params())
+    model = type(base)(**base.get_params())
     index = champion.recommender.items.lookup(split.train.items.external_ids)
     known = index >= 0
     factors = np.zeros((split.train.n_items, base.item_factors.shape[1]), np.float32)
