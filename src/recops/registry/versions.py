@@ -15,6 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from recops.errors import RegistryError
+from recops.redaction import redact
+from recops.tracking.store import is_missing, unreachable
 
 #: Set by `recops registry prune` on versions it archives (value: when); see README.
 ARCHIVED_TAG = "recops.archived"
@@ -26,8 +28,10 @@ def alias_map(client: MlflowClient, name: str) -> dict[str, str]:
     try:
         model = client.get_registered_model(name)
     except MlflowException as exc:
+        if not is_missing(exc):
+            raise unreachable(exc) from exc
         raise RegistryError(
-            f"no registered model {name!r} in {mlflow.get_registry_uri()}: "
+            f"no registered model {name!r} in {redact(mlflow.get_registry_uri())}: "
             "train and register a model first (recops train ...)"
         ) from exc
     return {str(alias): str(version) for alias, version in model.aliases.items()}
@@ -48,7 +52,9 @@ def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion |
     """The version, or None when it does not exist (deleted, or never registered)."""
     try:
         return client.get_model_version(name, version)
-    except MlflowException:
+    except MlflowException as exc:
+        if not is_missing(exc) and exc.error_code != "INVALID_PARAMETER_VALUE":
+            raise unreachable(exc) from exc
         return None
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -86,17 +84,11 @@ class RegistrySource:
         )
 
     def load(self, ref: ModelRef) -> Recommender:
-        import mlflow
+        """The version's checksum-verified recommender files, read by the installed code
+        (nothing from the artifact store is executed)."""
+        from recops.tracking.model_files import load_registered_recommender
 
-        tmp = Path(tempfile.mkdtemp(prefix="recops-serve-"))
-        try:
-            pyfunc = mlflow.pyfunc.load_model(str(ref.uri), dst_path=str(tmp))
-            recommender = getattr(pyfunc.unwrap_python_model(), "recommender", None)
-        finally:  # everything is read into memory: the download is not needed afterwards
-            shutil.rmtree(tmp, ignore_errors=True)
-        if not isinstance(recommender, Recommender):
-            raise TypeError(f"{ref.uri} is not a recops recommender")
-        return recommender
+        return load_registered_recommender(self.client, self.model_name, str(ref.version))
 
     def precomputed_path(self, ref: ModelRef) -> Path | None:
         return self._precomputed if self._precomputed and self._precomputed.is_file() else None

@@ -27,7 +27,6 @@ from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage
 from recops.pipeline.register import register_stage
 from recops.pipeline.train import build_recommender, save_and_log, train_stage
-from recops.registry.promotion import register_version, version_tags
 from recops.tracking.store import configure_tracking
 
 log = logging.getLogger(__name__)
@@ -140,13 +139,9 @@ def _to_challenger(cfg: DictConfig, paths: StagePaths, trained: Trained) -> Regi
     """Candidate, then the registry lifecycle's gated move to `challenger`."""
     from recops.registry.lifecycle import Registry  # imported late: only this path needs it
 
-    client, reg = MlflowClient(), cfg.registry
-    registry = Registry(cfg, client, paths.root)
-    run = {"run_id": trained.run_id, "model_uri": _model_uri(paths)}
-    tags = version_tags(client, run, trained.metrics, str(reg.metric))
-    version, _ = register_version(client, str(reg.model_name), run, tags)
-    number = str(version.version)
-    registry.register_candidate(number)
+    reg = cfg.registry
+    registry = Registry(cfg, MlflowClient(), paths.root)
+    number, _ = registry.register_run(trained.run_id, _model_uri(paths), trained.metrics)
     try:
         moved = registry.promote(number, to="challenger")
     except RegistryError as exc:
