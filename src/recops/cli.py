@@ -99,18 +99,24 @@ def sweep_overrides(overrides: list[str]) -> list[str]:
 
 
 @app.command()
-def optimize(overrides: Overrides = None) -> None:
+def optimize(
+    overrides: Overrides = None,
+    workers: Annotated[
+        int, typer.Option(help="worker processes sharing the study (an RDB storage)")
+    ] = 1,
+) -> None:
     """Optuna sweep over the model's search space (conf/sweep/<model>.yaml).
 
     e.g. `recops optimize model=als trials=50 timeout=600` (`trials`/`timeout` are short for
     `sweep.trials`/`sweep.timeout`).
     Running it again resumes the study (`<data.name>-<model>` or `sweep.study_name=...`)
-    with that many more trials. Trials are nested MLflow runs under one parent run per study.
+    with that many more trials; the same command on another machine (same `sweep.storage`,
+    e.g. PostgreSQL) joins it. Trials are nested MLflow runs under one parent run per study.
     """
     from recops.tuning.study import run_study
 
     with exit_on_error():
-        outcome = run_study(sweep_overrides(overrides or []))
+        outcome = run_study(sweep_overrides(overrides or []), workers=workers)
     console.print_json(data=outcome.headline())
 
 

@@ -46,6 +46,9 @@ class Dataset:
     item_feature_names: list[str] = field(default_factory=list)
     events: pd.DataFrame | None = None
     activity: ItemActivity | None = None
+    #: The saved training events this dataset was loaded from (a parquet an engine such as
+    #: Spark can read itself); None for a dataset built in memory.
+    events_uri: str | None = None
 
     @property
     def n_users(self) -> int:
@@ -107,6 +110,7 @@ class Dataset:
             item_feature_names=names,
             events=events,
             activity=activity,
+            events_uri=str(events_path) if events_path.exists() else None,
         )
 
 

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
-from threadpoolctl import threadpool_limits
 
-from recops.features.dataset import Dataset
 from recops.models.explain import top_contributions
-from recops.models.factors import ImplicitFactorModel
+from recops.models.factors import FoldInFactorModel, ImplicitFactorModel
 
 
-class ALSModel(ImplicitFactorModel):
+class ALSModel(ImplicitFactorModel, FoldInFactorModel):
     """Weighted matrix factorisation for implicit feedback (confidence = 1 + alpha * weight)."""
 
     model_type = "als"
     supports_uncertainty = True
-    supports_fold_in = True
 
     def __init__(
         self,
@@ -57,30 +54,8 @@ class ALSModel(ImplicitFactorModel):
             random_state=self.random_state,
         )
 
-    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> Self:
-        """Fold `dataset`'s users into fixed item factors, without a full retrain.
-
-        `item_factors` has one row per item of `dataset` (any values where `known` is False).
-        User factors are solved against the known items (implicit's `partial_fit_users`, i.e.
-        `recalculate_user` for every user), items without factors get theirs solved from those
-        users (`partial_fit_items`), then users are solved once more with every item. Known
-        item factors are never changed, so existing users' scores stay comparable.
-        """
-        user_items = dataset.user_items.tocsr().astype(np.float32)
-        self._seen = user_items
-        estimator = self.build_estimator()
-        factors = np.where(known[:, None], item_factors, 0.0).astype(np.float32)
-        estimator.item_factors = factors
-        estimator.user_factors = np.zeros((dataset.n_users, factors.shape[1]), np.float32)
-        users = np.arange(dataset.n_users)
-        new_items = np.flatnonzero(~known)
-        with threadpool_limits(1, "blas"):
-            estimator.partial_fit_users(users, user_items)
-            if new_items.size:
-                estimator.partial_fit_items(new_items, user_items.T.tocsr()[new_items])
-                estimator.partial_fit_users(users, user_items)
-        self._keep_factors(estimator)
-        return self
+    def fold_in_solver(self, user_items: sp.csr_matrix) -> AlternatingLeastSquares:
+        return self.build_estimator()
 
     # -- capabilities: explanations and score intervals ---------------------------------------
     def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.matrix_factorization_base import MatrixFactorizationBase
 from threadpoolctl import threadpool_limits
 
@@ -77,6 +79,47 @@ class FactorModel(RecModel):
         with np.load(folder / _FACTORS) as data:
             self.user_factors = data["user_factors"]
             self.item_factors = data["item_factors"]
+
+
+class FoldInFactorModel(FactorModel):
+    """A weighted-ALS factor model (implicit feedback, confidence 1 + alpha * weight): new
+    users and items fold into fixed item factors with implicit's least-squares solver,
+    whichever engine trained the factors (`als`, `spark_als`)."""
+
+    supports_fold_in = True
+
+    @abstractmethod
+    def fold_in_solver(self, user_items: sp.csr_matrix) -> AlternatingLeastSquares:
+        """An implicit ALS estimator whose per-user solve matches this model's loss."""
+
+    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> Self:
+        """Fold `dataset`'s users into fixed item factors, without a full retrain.
+
+        `item_factors` has one row per item of `dataset` (any values where `known` is False).
+        User factors are solved against the known items (implicit's `partial_fit_users`, i.e.
+        `recalculate_user` for every user), items without factors get theirs solved from those
+        users (`partial_fit_items`), then users are solved once more with every item. Known
+        item factors are never changed, so existing users' scores stay comparable.
+        """
+        user_items = dataset.user_items.tocsr().astype(np.float32)
+        self._seen = user_items
+        estimator = self.fold_in_solver(user_items)
+        factors = np.where(known[:, None], item_factors, 0.0).astype(np.float32)
+        estimator.item_factors = factors
+        estimator.user_factors = np.zeros((dataset.n_users, factors.shape[1]), np.float32)
+        users = np.arange(dataset.n_users)
+        new_items = np.flatnonzero(~known)
+        with threadpool_limits(1, "blas"):
+            estimator.partial_fit_users(users, user_items)
+            if new_items.size:
+                estimator.partial_fit_items(new_items, user_items.T.tocsr()[new_items])
+                estimator.partial_fit_users(users, user_items)
+        self._keep_factors(estimator)
+        return self
+
+    def _keep_factors(self, estimator: MatrixFactorizationBase) -> None:
+        self.user_factors = np.ascontiguousarray(estimator.user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(estimator.item_factors, dtype=np.float32)
 
 
 class ImplicitFactorModel(FactorModel):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,13 @@ from recops.tuning.space import epochs_upper_bound, parse_space, suggest_overrid
 log = logging.getLogger(__name__)
 #: Optuna trial user attribute holding the trial's MLflow run id.
 RUN_ID_ATTR = "mlflow_run_id"
+#: Optuna trial user attribute naming the process running the trial (`host:pid`).
+WORKER_ATTR = "worker"
+
+
+def worker_id(pid: int | None = None) -> str:
+    """`host:pid` of a process running trials (this one by default)."""
+    return f"{socket.gethostname()}:{pid if pid is not None else os.getpid()}"
 
 
 def metric_value(result: EvaluationResult, metric: str) -> float:
@@ -86,6 +95,7 @@ class Objective:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, worker_id())
         overrides = suggest_overrides(trial, self.space)
         run = mlflow.start_run(
             experiment_id=self.experiment_id,

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -51,24 +54,34 @@ _ABSENT = object()
 DIRECTIONS = ("maximize", "minimize")
 
 
-def run_study(
-    base_overrides: Sequence[str], trials: int | None = None, timeout: float | None = None
-) -> StudyOutcome:
-    """Run `trials` more trials (default `sweep.trials`) for the model of `base_overrides`."""
-    setup_logging()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    base = list(base_overrides)
+@dataclass
+class StudySession:
+    """Everything one process needs to run trials of a study (coordinator or worker)."""
+
+    cfg: DictConfig
+    model_name: str
+    split: SplitData
+    study: optuna.Study
+    objective: Objective
+    baseline_value: float
+    outcome: StudyOutcome
+
+
+def open_session(
+    base: list[str], seed_offset: int = 0, prepared: Path | None = None
+) -> StudySession:
+    """Compose, prepare the data, open (or create) the study and its MLflow parent run."""
     cfg = compose(base)
     model_name = model_choice(base)
     space = search_space(cfg, model_name)
-    split, validation = prepare_data(cfg)
+    split, validation = prepare_data(cfg, prepared)
     baseline = validation_score(PopularityModel().fit(validation.train), validation, cfg)
     metric = str(cfg.sweep.metric)
     baseline_value = metric_value(baseline, metric)  # also checks the metric name early
     root = find_project_root()
     configure_tracking(root)
     experiment_id = ensure_experiment(str(cfg.sweep.experiment), root)
-    study = open_study(cfg, model_name, fingerprint(cfg, split))
+    study = open_study(cfg, model_name, fingerprint(cfg, split), seed_offset)
     tags = run_tags(cfg, split.stats, model_name)
     parent_id = parent_run(study, cfg, experiment_id, tags)
     objective = Objective(
@@ -82,17 +95,41 @@ def run_study(
         epoch_steps=int(cfg.sweep.epoch_steps),
         tags=tags,
     )
-    n_trials = trials if trials is not None else _optional_int(cfg.sweep.trials)
-    seconds = timeout if timeout is not None else _optional_float(cfg.sweep.timeout)
     outcome = StudyOutcome(
         study.study_name, masked(storage_url(cfg)), model_name, metric, parent_id
     )
-    mlflow.start_run(run_id=parent_id)  # reopened by every session that joins the study
+    return StudySession(cfg, model_name, split, study, objective, baseline_value, outcome)
+
+
+def run_study(
+    base_overrides: Sequence[str],
+    trials: int | None = None,
+    timeout: float | None = None,
+    workers: int = 1,
+) -> StudyOutcome:
+    """Run `trials` more trials (default `sweep.trials`) for the model of `base_overrides`,
+    in this process or (`workers` > 1) in that many worker processes sharing the study."""
+    setup_logging()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base = list(base_overrides)
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    session = open_session(base)
+    cfg, study, outcome = session.cfg, session.study, session.outcome
+    n_trials = trials if trials is not None else _optional_int(cfg.sweep.trials)
+    seconds = timeout if timeout is not None else _optional_float(cfg.sweep.timeout)
+    mlflow.start_run(run_id=outcome.parent_run_id)  # reopened by every session that joins
     status = "FAILED"
     try:
-        mlflow.log_metric(f"val_baseline_{metric}", baseline_value)
-        outcome.interrupted = optimize(study, objective, n_trials, seconds)
-        finish(study, cfg, base, split, outcome)
+        mlflow.log_metric(f"val_baseline_{outcome.metric}", session.baseline_value)
+        if workers == 1:
+            outcome.interrupted = optimize(study, session.objective, n_trials, seconds)
+        else:
+            from recops.tuning.workers import run_workers
+
+            prepared = features_folder(cfg)
+            outcome.interrupted = run_workers(study, base, workers, n_trials, seconds, prepared)
+        finish(study, cfg, base, session.split, outcome)
         status = "KILLED" if outcome.interrupted else "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -128,11 +165,20 @@ def search_space(cfg: DictConfig, model_name: str) -> dict[str, Any]:
     return to_dict(space)
 
 
-def prepare_data(cfg: DictConfig) -> tuple[SplitData, SplitData]:
-    """The prepared split (cached like a standalone run) and the validation split carved
-    from its training part."""
-    paths = StagePaths.from_config(cfg).standalone(cfg)
-    split = cached_split(cfg, paths, ingest_stage(cfg, paths))
+def features_folder(cfg: DictConfig) -> Path:
+    """Where a standalone run (and so a study) keeps its prepared split."""
+    return StagePaths.from_config(cfg).standalone(cfg).features_dir
+
+
+def prepare_data(cfg: DictConfig, prepared: Path | None = None) -> tuple[SplitData, SplitData]:
+    """The prepared split (cached like a standalone run; or the one in `prepared`, built by
+    the coordinator of a multi-worker study) and the validation split carved from its
+    training part."""
+    if prepared is not None:
+        split = SplitData.load(prepared)
+    else:
+        paths = StagePaths.from_config(cfg).standalone(cfg)
+        split = cached_split(cfg, paths, ingest_stage(cfg, paths))
     validation = validation_split(split, instantiate(cfg.sweep.validation))
     if validation.test.empty:
         raise ConfigError("the validation holdout is empty: check sweep.validation")
@@ -164,20 +210,44 @@ def storage_url(cfg: DictConfig) -> str:
     return str(cfg.sweep.storage or f"sqlite:///{shared_state_root() / 'optuna.db'}")
 
 
-def open_study(cfg: DictConfig, model_name: str, identity: str) -> optuna.Study:
-    """Create the study, or load it if it exists (refusing one run on other data)."""
+def open_storage(cfg: DictConfig) -> optuna.storages.BaseStorage:
+    """The study's storage; RDB storages get a heartbeat, so a trial whose process died is
+    marked failed (by the next trial started anywhere) instead of staying RUNNING forever."""
+    url = storage_url(cfg)
+    heartbeat = OmegaConf.select(cfg, "sweep.heartbeat_s")
+    if heartbeat is None or "://" not in url:
+        return optuna.storages.get_storage(url)
+    with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        from recops.tuning.workers import on_stale_trial
+
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=int(heartbeat),
+            grace_period=int(OmegaConf.select(cfg, "sweep.grace_s") or 2 * int(heartbeat)),
+            failed_trial_callback=on_stale_trial,
+        )
+
+
+def open_study(
+    cfg: DictConfig, model_name: str, identity: str, seed_offset: int = 0
+) -> optuna.Study:
+    """Create the study, or load it if it exists (refusing one run on other data).
+
+    `seed_offset` tells workers joining at the same moment apart (else they would sample
+    the same parameters)."""
     sweep = cfg.sweep
     direction = str(sweep.direction)
     if direction not in DIRECTIONS:
         raise ConfigError(f"sweep.direction must be maximize or minimize, got {direction!r}")
     name = str(sweep.study_name or f"{cfg.data.name}-{model_name}")
-    storage = optuna.storages.get_storage(storage_url(cfg))
+    storage = open_storage(cfg)
     try:
         done = storage.get_n_trials(storage.get_study_id_from_name(name))
     except KeyError:
         done = 0
     # Offset the seed, or a resumed study would replay its first random trials.
-    sampler = optuna.samplers.TPESampler(seed=int(sweep.seed) + done)
+    sampler = optuna.samplers.TPESampler(seed=int(sweep.seed) + done + 7919 * seed_offset)
     pruner = optuna.pruners.MedianPruner(**to_dict(sweep.pruner))
     study = optuna.create_study(
         storage=storage,
@@ -256,7 +326,7 @@ def optimize(
 
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             progress.update(task, advance=1, best=_best_text(study, objective.metric))
-            _log_trial(trial, objective.metric)
+            log_trial(trial, objective.metric)
 
         try:
             study.optimize(
@@ -279,7 +349,7 @@ def _best_text(study: optuna.Study, metric: str) -> str:
         return ""
 
 
-def _log_trial(trial: optuna.trial.FrozenTrial, metric: str) -> None:
+def log_trial(trial: optuna.trial.FrozenTrial, metric: str) -> None:
     seconds = trial.duration.total_seconds() if trial.duration else math.nan
     log.info(
         "trial %d %s in %.1f s: %s %s",

@@ -12,14 +12,23 @@ from recops.config import compose
 from recops.errors import UnknownIdError
 from recops.features.dataset import Dataset
 from recops.models.base import RecModel, load_model, model_class
+from recops.models.spark_als import spark_missing
 
 MODEL_NAMES = sorted(p.stem for p in (Path(__file__).parents[3] / "conf" / "model").glob("*.yaml"))
 #: Options that change how a model scores run the whole contract too ("<model> <overrides>").
 VARIANTS = ["ease model.recency_half_life=2", "itemknn model.recency_half_life=2"]
+#: Models on an engine: what they need, and the overrides the tests run them with (Spark on
+#: two local cores; the session is started once per test process and shared).
+ENGINES = {"spark_als": (spark_missing, ["spark.master='local[2]'"])}
 
 
 def build(spec: str, **overrides: object) -> RecModel:
     name, *extra = spec.split()
+    if name in ENGINES:
+        missing, engine_overrides = ENGINES[name]
+        if (reason := missing()) is not None:
+            pytest.skip(f"{name}: {reason}")
+        extra = [*engine_overrides, *extra]
     cfg = compose([f"model={name}", *extra, *(f"model.{k}={v}" for k, v in overrides.items())])
     model = instantiate(cfg.model, _convert_="all")
     assert isinstance(model, RecModel)

@@ -1,0 +1,192 @@
+"""pyspark.ml ALS with implicit preferences behind the model contract (`model=spark_als`).
+
+Spark trains; what it leaves are user and item factors, exported into the same
+`FoldInFactorModel` as implicit's ALS, so scoring, serving, evaluation, the cold-start
+fallback and the worker's fold-in run exactly the same code. The model folder holds the
+factors only (no Spark needed to load or serve it).
+
+The training interactions come from the features parquet the dataset was loaded from
+(`train_events.parquet`: user_idx, item_idx, weight), read by Spark itself, so a cluster can
+read it from shared or object storage (`source: s3a://...`); a dataset built in memory (e.g. a
+validation split) is handed to Spark from its matrix.
+
+Spark's ALS differs from implicit's in what its hyperparameters mean: `regParam` is scaled
+by each user's (item's) number of interactions (ALS-WR) and the confidence is
+1 + alpha * weight, so values do not carry over between `als` and `spark_als`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+
+from recops.columns import Columns
+from recops.errors import ConfigError
+from recops.features.dataset import Dataset
+from recops.models.factors import FoldInFactorModel
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+_RATING = "rating"
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot run here (None when it can): pyspark or Java missing."""
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'recops[spark]')"
+    java_home = os.environ.get("JAVA_HOME")
+    if not (java_home and os.path.exists(os.path.join(java_home, "bin", "java"))):
+        if shutil.which("java") is None:
+            return "Java is not installed (Debian package openjdk-17-jre-headless)"
+    return None
+
+
+def spark_session(
+    master: str, driver_memory: str | None = None, conf: Mapping[str, Any] | None = None
+) -> SparkSession:
+    """The process's Spark session (started once, ~9 s; later calls reuse it).
+
+    Bound to loopback and without the web UI: a local session is a library, not a service.
+    """
+    reason = spark_missing()
+    if reason is not None:
+        raise ConfigError(f"model=spark_als needs Spark: {reason}")
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        if active.sparkContext.master != master:
+            log.warning(
+                "Spark session already running on %s; not starting one on %s",
+                active.sparkContext.master,
+                master,
+            )
+        return active
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("recops")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+    )
+    if driver_memory:
+        builder = builder.config("spark.driver.memory", str(driver_memory))
+    for key, value in (conf or {}).items():
+        builder = builder.config(str(key), str(value))
+    log.info("starting Spark (%s)", master)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkALSModel(FoldInFactorModel):
+    """Spark's implicit-feedback ALS; factors exported to numpy after training."""
+
+    model_type = "spark_als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        iterations: int = 15,
+        regularization: float = 0.1,
+        alpha: float = 1.0,
+        random_state: int | None = 42,
+        source: str | None = None,
+        master: str = "local[*]",
+        driver_memory: str | None = None,
+        spark_conf: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.factors = int(factors)
+        self.iterations = int(iterations)
+        self.regularization = float(regularization)
+        self.alpha = float(alpha)
+        self.random_state = random_state
+        self.source = source
+        self.master = str(master)
+        self.driver_memory = driver_memory
+        self.spark_conf = dict(spark_conf or {})
+
+    def _fit(self, dataset: Dataset) -> None:
+        from pyspark.ml.recommendation import ALS
+
+        spark = spark_session(self.master, self.driver_memory, self.spark_conf)
+        ratings = self._ratings(spark, dataset)
+        estimator = ALS(
+            rank=self.factors,
+            maxIter=self.iterations,
+            regParam=self.regularization,
+            alpha=self.alpha,
+            implicitPrefs=True,
+            userCol=Columns.user_idx,
+            itemCol=Columns.item_idx,
+            ratingCol=_RATING,
+            seed=0 if self.random_state is None else int(self.random_state),
+            coldStartStrategy="drop",
+        )
+        fitted = estimator.fit(ratings)
+        self.user_factors = _dense(fitted.userFactors.toPandas(), dataset.n_users, self.factors)
+        self.item_factors = _dense(fitted.itemFactors.toPandas(), dataset.n_items, self.factors)
+
+    def _ratings(self, spark: SparkSession, dataset: Dataset) -> DataFrame:
+        """(user_idx, item_idx, rating): summed weights per pair, as in `user_items`."""
+        from pyspark.sql import functions as F
+
+        uri = self.source or dataset.events_uri
+        if uri is None:
+            return spark.createDataFrame(_matrix_frame(dataset.user_items))
+        log.info("Spark reads the training interactions from %s", uri)
+        events = spark.read.parquet(str(uri))
+        missing = {Columns.user_idx, Columns.item_idx, Columns.weight} - set(events.columns)
+        if missing:
+            raise ConfigError(f"model.source {uri}: no column(s) {', '.join(sorted(missing))}")
+        return events.groupBy(Columns.user_idx, Columns.item_idx).agg(
+            F.sum(Columns.weight).cast("float").alias(_RATING)
+        )
+
+    def fold_in_solver(self, user_items: sp.csr_matrix) -> AlternatingLeastSquares:
+        """implicit's solver with Spark's loss approximated: Spark scales regParam by each
+        user's interaction count; implicit takes one value, so the mean count is used."""
+        per_user = max(user_items.nnz / max(user_items.shape[0], 1), 1.0)
+        return AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization * per_user,
+            alpha=self.alpha,
+            iterations=1,
+            num_threads=0,
+            random_state=self.random_state,
+        )
+
+
+def _matrix_frame(matrix: sp.csr_matrix) -> pd.DataFrame:
+    coo = matrix.tocoo()
+    keep = coo.data > 0
+    return pd.DataFrame(
+        {
+            Columns.user_idx: coo.row[keep].astype(np.int32),
+            Columns.item_idx: coo.col[keep].astype(np.int32),
+            _RATING: coo.data[keep].astype(np.float32),
+        }
+    )
+
+
+def _dense(frame: pd.DataFrame, n_rows: int, rank: int) -> np.ndarray:
+    """Spark's (id, features) rows as an n_rows x rank array; ids without interactions
+    (never seen by Spark) get zero factors."""
+    out = np.zeros((n_rows, rank), dtype=np.float32)
+    if len(frame):
+        ids = frame["id"].to_numpy(dtype=np.int64)
+        out[ids] = np.asarray(frame["features"].tolist(), dtype=np.float32)
+    return out
