@@ -26,8 +26,13 @@ from rich.text import Text
 from recops.console import console as shared_console
 from recops.console import progress, step
 from recops.data.sources.base import RawStream, Source, stream_of
-from recops.data.store import ITEMS_RULE_PREFIX, BatchReport, BatchWriter, EventStore
-from recops.data.store import SnapshotManifest
+from recops.data.store import (
+    ITEMS_RULE_PREFIX,
+    BatchReport,
+    BatchWriter,
+    EventStore,
+    SnapshotManifest,
+)
 from recops.data.validation import (
     ValidationResult,
     ValidationSettings,

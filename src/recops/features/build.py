@@ -13,9 +13,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recops.columns import Columns
+from recops.console import step
 from recops.errors import ConfigError
 from recops.features.activity import RECENT_DAYS, ItemActivity
-from recops.console import step
 from recops.features.dataset import Dataset, SplitData
 from recops.features.events import CodedEvents, check_weights
 from recops.features.idmap import IdMap

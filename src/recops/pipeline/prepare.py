@@ -17,8 +17,8 @@ from recops.data.ingest import IngestSettings, run_ingest
 from recops.errors import DataSourceError
 from recops.features.activity import RECENT_DAYS
 from recops.features.build import build_split, require_test_pairs
-from recops.features.events import CodedEvents
 from recops.features.dataset import SplitData
+from recops.features.events import CodedEvents
 from recops.pipeline.context import StagePaths, dataset_key, read_json
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ SNAPSHOT_MANIFEST = "manifest.json"
 
 def ingest_stage(cfg: DictConfig, paths: StagePaths) -> dict[str, Any]:
     """Load the source, validate, append to DuckDB and export the parquet snapshot."""
-    settings = IngestSettings.from_config(to_dict(cfg.data.get("ingest") or {}))
+    ingest_cfg = cfg.data.get("ingest")
+    settings = IngestSettings.from_config(to_dict(ingest_cfg) if ingest_cfg else None)
     source = instantiate(cfg.data.source, _convert_="all")
     report = run_ingest(
         source, dataset_key(cfg.data), paths.duckdb, paths.snapshot_dir, settings=settings

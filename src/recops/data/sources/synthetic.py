@@ -164,9 +164,7 @@ class SyntheticSource:
 
     def load(self) -> RawData:
         stream = self.stream(1 << 62)
-        return RawData(
-            next(stream.chunks()), stream.items, stream.origin, stream.content_hash
-        )
+        return RawData(next(stream.chunks()), stream.items, stream.origin, stream.content_hash)
 
     def stream(self, chunk_rows: int) -> RawStream:
         """Simulate the world once (compact integer arrays), then hand out event frames of
@@ -355,7 +353,7 @@ class SyntheticSource:
         user_ids: pa.Array,
         item_ids: pa.Array,
         ts: IntArray,
-        etype: NDArray[np.int8],
+        etype: NDArray[np.integer[Any]],
         first_row: int,
     ) -> pd.DataFrame:
         """One chunk; the string columns are Arrow-backed (compact, validated by Arrow
