@@ -26,7 +26,11 @@ from typing import Any
 
 from .conftest import PROJECT_ROOT, RESULTS
 
-SIZES = {"1M": (50_000, 10_000, 1_000_000), "20M": (1_000_000, 100_000, 20_000_000), "100M": (5_000_000, 300_000, 100_000_000)}
+SIZES = {
+    "1M": (50_000, 10_000, 1_000_000),
+    "20M": (1_000_000, 100_000, 20_000_000),
+    "100M": (5_000_000, 300_000, 100_000_000),
+}
 STAGES = ("ingest", "features", "train", "evaluate", "register", "drift")
 
 RATIO_GOAL = 2.5
@@ -120,9 +124,7 @@ def table(rows: dict[str, Any]) -> list[str]:
         "|---" * (len(STAGES) + 6) + "|",
     ]
     for label, r in rows.items():
-        cells = [
-            f"{s['seconds']:.0f} s, {s['peak_rss_gb']:.1f} GB" for s in r["stages"].values()
-        ]
+        cells = [f"{s['seconds']:.0f} s, {s['peak_rss_gb']:.1f} GB" for s in r["stages"].values()]
         lines.append(
             f"| {label} ({r['events']:,} events, {r['users']:,} users, {r['items']:,} items) | "
             + " | ".join(cells)
@@ -135,9 +137,11 @@ def table(rows: dict[str, Any]) -> list[str]:
 def test_whole_chain_at_scale() -> None:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     labels = os.environ.get("RECOPS_SCALE_SIZES", "20M,100M").split(",")
-    rows = {label: run_chain(label.strip(), env) for label in labels if label.strip()}
+    measured = {label: run_chain(label.strip(), env) for label in labels if label.strip()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(rows, indent=2))
+    previous = RESULTS / "scale.json"  # sizes measured by an earlier run stay in the report
+    rows = {**(json.loads(previous.read_text()) if previous.exists() else {}), **measured}
+    previous.write_text(json.dumps(rows, indent=2))
     lines = [
         "# The whole chain at scale vs a bare implicit ALS fit (2 cores, shared machine)",
         "",
@@ -152,5 +156,5 @@ def test_whole_chain_at_scale() -> None:
     ]
     (RESULTS / "scale.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    for label, r in rows.items():
+    for label, r in measured.items():
         assert r["peak_rss_gb"] > 0 and r["bare"]["fit_s"] > 0, label

@@ -40,7 +40,7 @@ def arrow_strings(col: pd.Series) -> pa.ChunkedArray | None:
     if isinstance(dtype, pd.ArrowDtype) and (
         pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
     ):
-        arrow = col.array.__arrow_array__()  # type: ignore[union-attr]
+        arrow = col.array.__arrow_array__()
         return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
     return None
 
@@ -113,14 +113,14 @@ def as_id(
     if (arr := arrow_strings(col)) is not None:
         return arrow_series(_arrow_text(arr, null_tokens), col.index), codes
     if ptypes.is_float_dtype(col):
-        text, codes = _float_ids(col.to_numpy(dtype="float64"))
-        return pd.Series(text, index=col.index, dtype=object), codes
+        float_text, codes = _float_ids(col.to_numpy(dtype="float64"))
+        return pd.Series(float_text, index=col.index, dtype=object), codes
     if col.dtype == object and ptypes.infer_dtype(col, skipna=True) not in _STRING_KINDS:
         floats = col.map(lambda v: isinstance(v, float | np.floating)).to_numpy(dtype=bool)
         if floats.any():
             col = col.copy()
-            text, float_codes = _float_ids(col[floats].to_numpy(dtype="float64"))
-            col[floats], codes[floats] = text, float_codes
+            float_text, float_codes = _float_ids(col[floats].to_numpy(dtype="float64"))
+            col[floats], codes[floats] = float_text, float_codes
     text = as_text(col)
     if null_tokens:
         arr = pa.array(text, type=pa.string(), from_pandas=True)
@@ -300,7 +300,7 @@ def _string_timestamps(text: pd.Series, max_epoch: float) -> tuple[pd.Series, pd
         out[rest] = _iso_strings(stripped)
         failed = stripped[out[rest].isna().to_numpy() & stripped.notna().to_numpy()]
         if len(failed):
-            codes[failed.index] = [_out_of_range_code(s) for s in failed]
+            codes[failed.index] = np.array([_out_of_range_code(s) for s in failed])
     return out, codes
 
 

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 ITEMS_RULE_PREFIX = "items:"  # quarantine.rule of item rows, e.g. "items:bad_price"
 EVENTS_FILE, ITEMS_FILE, MANIFEST_FILE = "events.parquet", "items.parquet", "manifest.json"
-_BATCH_ROWS = 1_000_000
+_BATCH_ROWS = 1_000_000  # rows per snapshot row group (one dictionary per column per group)
 
 _EVENT_KEY = (Columns.user, Columns.item, Columns.event_type, Columns.timestamp)
 _SNAPSHOT_ORDER = (Columns.timestamp, Columns.user, Columns.item, Columns.event_type)
@@ -437,10 +437,16 @@ class EventStore:
         reader = reader.cast(schema) if reader.schema != schema else reader
         tmp = target.with_name(f".{target.name}.tmp")
         hasher = ContentHasher(schema)
+        pending: list[pa.RecordBatch] = []
         with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
+            for batch in reader:  # DuckDB hands out ~120k-row batches
                 hasher.update(batch)
+                pending.append(batch)
+                if sum(len(b) for b in pending) >= _BATCH_ROWS:
+                    writer.write_table(pa.Table.from_batches(pending), row_group_size=_BATCH_ROWS)
+                    pending = []
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending), row_group_size=_BATCH_ROWS)
         os.replace(tmp, target)
         return hasher.hexdigest()
 

@@ -70,7 +70,7 @@ class ValidationSettings:
     """The configurable parts of the rules (`data.ingest` in the config)."""
 
     null_tokens: frozenset[str] = frozenset(DEFAULT_NULL_TOKENS)
-    future_tolerance: pd.Timedelta = pd.Timedelta(days=1)
+    future_tolerance: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=1))
 
     @classmethod
     def from_config(cls, ingest_cfg: Any) -> ValidationSettings:

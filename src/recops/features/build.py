@@ -223,11 +223,12 @@ def build_item_features(
     for column in cfg.get("tokens", []):
         tokens = [_tokens(v, column) for v in item_meta[column].tolist()]
         vocab = _vocabulary(tokens, int(cfg.get("min_token_count", 1)))
-        offset = len(names)
-        for row, toks in enumerate(tokens):
-            idx = [vocab[t] for t in toks if t in vocab]
-            rows.append(np.full(len(idx), row))
-            cols.append(np.asarray(idx, dtype=np.int64) + offset)
+        # one flat (row, token) pass: no per-item arrays (300k-item catalogues)
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        index = pd.Series([t for toks in tokens for t in toks], dtype=object).map(vocab)
+        known = index.notna().to_numpy()
+        rows.append(np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)[known])
+        cols.append(index.to_numpy()[known].astype(np.int64) + len(names))
         names.extend(f"{column}={t}" for t in vocab)
     if not names:
         return None, []

@@ -126,19 +126,6 @@ class SplitData:
     test: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
 
-    def warm_test_matrix(self) -> tuple[np.ndarray, sp.csr_matrix]:
-        """Warm test users (indices) and their binary relevance rows (users x items)."""
-        warm = self.test[self.test[Columns.user_idx] >= 0]
-        users = np.unique(warm[Columns.user_idx].to_numpy())
-        rows = np.searchsorted(users, warm[Columns.user_idx].to_numpy())
-        matrix = sp.csr_matrix(
-            (np.ones(len(warm), dtype=np.float32), (rows, warm[Columns.item_idx].to_numpy())),
-            shape=(len(users), self.train.n_items),
-        )
-        matrix.sum_duplicates()
-        matrix.data[:] = 1.0
-        return users, matrix
-
     def cold_test(self) -> pd.DataFrame:
         return self.test[self.test[Columns.user_idx] < 0]
 

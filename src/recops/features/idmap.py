@@ -27,11 +27,6 @@ class IdMap:
             dupes = self._index[self._index.duplicated()].unique()[:5].tolist()
             raise ValueError(f"duplicate {self.kind} ids in id map: {dupes}")
 
-    @classmethod
-    def from_values(cls, values: Iterable[object], kind: str = "id") -> IdMap:
-        """Ids in order of first appearance."""
-        return cls(np.asarray(pd.unique(pd.Series(list(values), dtype=object))), kind=kind)
-
     def __len__(self) -> int:
         return len(self.external_ids)
 

@@ -37,8 +37,9 @@ _CODED = (Columns.user, Columns.item, Columns.event_type)
 
 def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
     """A query result as an Arrow table (DuckDB 2 names it to_arrow_table)."""
-    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-    return fetch()
+    name = "to_arrow_table" if hasattr(result, "to_arrow_table") else "fetch_arrow_table"
+    table: pa.Table = getattr(result, name)()
+    return table
 
 
 def coded_frame(table: pa.Table) -> pd.DataFrame:
@@ -206,11 +207,13 @@ def batch_window(
     """Events of ingest batches `after < batch_id <= upto` (the worker's sides: what a model
     was trained on, and what arrived since), on an open store connection."""
     events = coded_frame(
-        _arrow(con.execute(
-            f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE {Columns.dataset} = ? "
-            f"AND {Columns.batch} > ? AND {Columns.batch} <= ?",
-            [dataset, after, upto],
-        ))
+        _arrow(
+            con.execute(
+                f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE {Columns.dataset} = ? "
+                f"AND {Columns.batch} > ? AND {Columns.batch} <= ?",
+                [dataset, after, upto],
+            )
+        )
     )
     items = con.execute(
         f"SELECT {', '.join(ITEM_FIELDS)} FROM items WHERE {Columns.dataset} = ?", [dataset]

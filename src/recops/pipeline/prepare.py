@@ -29,7 +29,8 @@ SNAPSHOT_MANIFEST = "manifest.json"
 
 def ingest_stage(cfg: DictConfig, paths: StagePaths) -> dict[str, Any]:
     """Load the source, validate, append to DuckDB and export the parquet snapshot."""
-    settings = IngestSettings.from_config(to_dict(cfg.data.get("ingest") or {}))
+    ingest_cfg = cfg.data.get("ingest")
+    settings = IngestSettings.from_config(to_dict(ingest_cfg) if ingest_cfg else None)
     source = instantiate(cfg.data.source, _convert_="all")
     report = run_ingest(
         source, dataset_key(cfg.data), paths.duckdb, paths.snapshot_dir, settings=settings

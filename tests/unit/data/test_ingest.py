@@ -90,8 +90,7 @@ def test_source_errors_propagate(tmp_path: Path) -> None:
 def stored(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     with EventStore(db) as store:
         events = store.con.execute(
-            "SELECT user_id, item_id, timestamp, event_type, value, weight FROM events "
-            "ORDER BY ALL"
+            "SELECT user_id, item_id, timestamp, event_type, value, weight FROM events ORDER BY ALL"
         ).fetchall()
         quarantine = store.con.execute(
             "SELECT source_row, rule, detail, raw FROM quarantine ORDER BY ALL"
@@ -107,7 +106,9 @@ def test_chunked_ingest_equals_one_shot_ingest(tmp_path: Path) -> None:
     users = rng.choice(["u1", "u2", "u3", "", "NaN"], n)
     stamps = rng.choice(["1700000000", "1700000100", "2023-11-15T10:00:00Z", "never"], n)
     weights = rng.choice(["", "1", "-2", "x"], n)
-    lines = [f"{u},i{rng.integers(3)},{t},{w}" for u, t, w in zip(users, stamps, weights, strict=True)]
+    lines = [
+        f"{u},i{rng.integers(3)},{t},{w}" for u, t, w in zip(users, stamps, weights, strict=True)
+    ]
     csv = "user,item,ts,w\n" + "\n".join(lines) + "\n"
     reports = {}
     for chunk_rows in (10**6, 50):

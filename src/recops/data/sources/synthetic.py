@@ -353,7 +353,7 @@ class SyntheticSource:
         user_ids: pa.Array,
         item_ids: pa.Array,
         ts: IntArray,
-        etype: NDArray[np.int8],
+        etype: NDArray[np.integer[Any]],
         first_row: int,
     ) -> pd.DataFrame:
         """One chunk; the string columns are Arrow-backed (compact, validated by Arrow
