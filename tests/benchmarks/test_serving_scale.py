@@ -383,6 +383,15 @@ def write_report(results: dict[str, Any]) -> None:
             f"- {'PASS' if p50 <= 5 else 'FAIL'}: ANN p50 <= 5 ms at concurrency 1 ({p50:.2f} ms)",
             f"- {'PASS' if recall >= 0.95 else 'FAIL'}: recall@10 >= 0.95 vs exact ({recall:.3f})",
         ]
+        if floor:
+            lines += [
+                "",
+                f"Same run, same load: the bare BentoML floor answers in {floor['p50_ms']:.2f} ms "
+                f"p50, so the 1M-item ANN service costs {p50 - floor['p50_ms']:.2f} ms above it "
+                f"({p50 / floor['p50_ms']:.2f}x); in process the ANN search takes "
+                f"{one_m['in_process']['search_ms']['ann']['p50']:.2f} ms p50 vs "
+                f"{one_m['in_process']['search_ms']['exact']['p50']:.1f} ms exact.",
+            ]
     (RESULTS / "scale_serving.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
