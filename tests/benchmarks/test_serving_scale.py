@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from ..integration.servers import server_env, start_bentoml, stop
 from .conftest import PROJECT_ROOT, RESULTS
-from .test_serving import drive, summary
+from .test_serving import BARE, drive, summary
 
 #: Catalogue sizes; `RECOPS_SCALE_SIZES=20000` for a quick smoke run.
 SIZES = tuple(int(x) for x in os.environ.get("RECOPS_SCALE_SIZES", "100000 1000000").split())
@@ -157,6 +157,7 @@ def in_process(rec: Any, users: np.ndarray) -> dict[str, Any]:
     """Index build (time, memory), search latency and recall@10 of ANN vs exact."""
     from recops.serving.ann import ExactSearch, build_search
     from recops.serving.config import AnnConfig
+    from recops.serving.rerank import mmr
 
     none = np.zeros(0, np.int64)
     process = psutil.Process()
@@ -166,8 +167,11 @@ def in_process(rec: Any, users: np.ndarray) -> dict[str, Any]:
     build_s = time.perf_counter() - started
     grown = (process.memory_info().rss - before) / 2**20
     exact = ExactSearch(rec.model, "benchmark")
-    times: dict[str, list[float]] = {"exact": [], "ann": []}
+    names = ("exact", "ann", "ann top-100 + MMR", "explain top-10", "intervals top-10")
+    times: dict[str, list[float]] = {name: [] for name in names}
     recalls = []
+    model = rec.model
+    model.score_intervals(int(users[0]), np.arange(K), 0.9)  # Y'Y and noise: once per model
     for u in users.tolist():
         t = time.perf_counter()
         truth = exact.recommend(u, K, True, none, None)[0]
@@ -176,6 +180,16 @@ def in_process(rec: Any, users: np.ndarray) -> dict[str, Any]:
         found = ann.recommend(u, K, True, none, None)[0]
         times["ann"].append(time.perf_counter() - t)
         recalls.append(len(set(found.tolist()) & set(truth.tolist())) / K)
+        t = time.perf_counter()
+        wide, scores = ann.recommend(u, 100, True, none, None)
+        mmr(wide, scores, model.item_similarity(wide), 0.3, K)
+        times["ann top-100 + MMR"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        model.explain(u, found, 3)
+        times["explain top-10"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        model.score_intervals(u, found, 0.9)
+        times["intervals top-10"].append(time.perf_counter() - t)
     return {
         "index": ann.info(),
         "build_seconds": build_s,
@@ -200,10 +214,40 @@ def over_http(
     return summary(lat, wall, errors)
 
 
+def http_floor(tmp_path: Path, users: list[str]) -> dict[str, Any]:
+    """The bare BentoML service (dot product + top-k, tests/benchmarks/bare_service.py) over
+    1,000 items at concurrency 1: what HTTP costs on this machine at this moment."""
+    rng = np.random.default_rng(2)
+    factors = tmp_path / "floor.npz"
+    np.savez(
+        factors,
+        user_factors=rng.normal(size=(N_USERS, DIM)).astype(np.float32),
+        item_factors=rng.normal(size=(1000, DIM)).astype(np.float32),
+        user_ids=np.array([f"u{u:06d}" for u in range(N_USERS)]),
+        item_ids=np.array([f"i{j}" for j in range(1000)]),
+    )
+    env = server_env(tmp_path / "floor", BARE_FACTORS=str(factors))
+    proc, url = start_bentoml(["bare_service:Bare"], BARE.parent, env, tmp_path / "floor.log")
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            try:
+                if httpx.get(url + "/readyz", timeout=5).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        return over_http(url, users, REQUESTS["ann"], 1)
+    finally:
+        stop(proc)
+
+
 @pytest.mark.timeout(7200)
 def test_serving_scale(tmp_path: Path) -> None:
-    results: dict[str, Any] = {}
     rng = np.random.default_rng(1)
+    floor_users = [f"u{u:06d}" for u in rng.permutation(N_USERS)]
+    results: dict[str, Any] = {"floor": {"bare_c1": http_floor(tmp_path, floor_users)}}
     for n_items in SIZES:
         label = f"{n_items // 1000}k" if n_items < 1_000_000 else f"{n_items // 1_000_000}M"
         folder = tmp_path / f"rec-{label}"
@@ -270,7 +314,8 @@ def write_report(results: dict[str, Any]) -> None:
         "p50 ms | ANN search p50 ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for label, row in results.items():
+    sizes = {k: v for k, v in results.items() if k != "floor"}
+    for label, row in sizes.items():
         ip = row["in_process"]
         idx = ip["index"]
         lines.append(
@@ -281,12 +326,25 @@ def write_report(results: dict[str, Any]) -> None:
         )
     lines += [
         "",
+        "In process, one thread, per request (p50 / p99 ms; the options' own cost on top of "
+        "the search):",
+        "",
+        "| items | " + " | ".join(next(iter(sizes.values()))["in_process"]["search_ms"]) + " |",
+        "|---|" + "---|" * len(next(iter(sizes.values()))["in_process"]["search_ms"]),
+    ]
+    for label, row in sizes.items():
+        cells = [
+            f"{v['p50']:.3f} / {v['p99']:.2f}" for v in row["in_process"]["search_ms"].values()
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
         "## Over HTTP",
         "",
         "| items | search | run | requests | errors | p50 ms | p95 ms | p99 ms | req/s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, row in results.items():
+    for label, row in sizes.items():
         for mode, data in row.get("http", {}).items():
             for run, r in data["runs"].items():
                 lines.append(
@@ -294,7 +352,14 @@ def write_report(results: dict[str, Any]) -> None:
                     f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | "
                     f"{r['throughput_rps']:.0f} |"
                 )
-    loads = ", ".join(f"{k}: {r.get('load_average_1m', 0):.1f}" for k, r in results.items())
+    loads = ", ".join(f"{k}: {r.get('load_average_1m', 0):.1f}" for k, r in sizes.items())
+    floor = results.get("floor", {}).get("bare_c1")
+    if floor:
+        lines.append(
+            f"| 1k (floor) | bare BentoML dot + top-k | c1 | {floor['requests']} | "
+            f"{floor['errors']} | {floor['p50_ms']:.2f} | {floor['p95_ms']:.2f} | "
+            f"{floor['p99_ms']:.2f} | {floor['throughput_rps']:.0f} |"
+        )
     lines += [
         "",
         f"Load average (1 min) of the 2-core machine after each size's HTTP runs: {loads}.",
@@ -302,7 +367,7 @@ def write_report(results: dict[str, Any]) -> None:
         "| items | search | server ready s | server RSS MB (2 workers) |",
         "|---|---|---|---|",
     ]
-    for label, row in results.items():
+    for label, row in sizes.items():
         for mode, data in row.get("http", {}).items():
             lines.append(
                 f"| {label} | {mode} | {data['ready_seconds']:.0f} | {data['server_rss_mb']:.0f} |"
@@ -318,6 +383,15 @@ def write_report(results: dict[str, Any]) -> None:
             f"- {'PASS' if p50 <= 5 else 'FAIL'}: ANN p50 <= 5 ms at concurrency 1 ({p50:.2f} ms)",
             f"- {'PASS' if recall >= 0.95 else 'FAIL'}: recall@10 >= 0.95 vs exact ({recall:.3f})",
         ]
+        if floor:
+            lines += [
+                "",
+                f"Same run, same load: the bare BentoML floor answers in {floor['p50_ms']:.2f} ms "
+                f"p50, so the 1M-item ANN service costs {p50 - floor['p50_ms']:.2f} ms above it "
+                f"({p50 / floor['p50_ms']:.2f}x); in process the ANN search takes "
+                f"{one_m['in_process']['search_ms']['ann']['p50']:.2f} ms p50 vs "
+                f"{one_m['in_process']['search_ms']['exact']['p50']:.1f} ms exact.",
+            ]
     (RESULTS / "scale_serving.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -431,3 +505,69 @@ def test_ann_library_choice() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ann_choice.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+PRECOMPUTE = """
+import json, resource, sys, time
+from pathlib import Path
+import numpy as np, scipy.sparse as sp
+from recops.features.idmap import IdMap
+from recops.models.als import ALSModel
+from recops.models.recommender import Recommender
+from recops.serving import precompute
+n_users, n_items, out = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+rng = np.random.default_rng(0)
+model = ALSModel(factors=64, show_progress=False)
+rows = np.repeat(np.arange(n_users), 10)
+model._seen = sp.csr_matrix((np.ones(rows.size, np.float32),
+                             (rows, rng.integers(0, n_items, rows.size))), (n_users, n_items))
+model.user_factors = rng.normal(size=(n_users, 64)).astype(np.float32)
+model.item_factors = rng.normal(size=(n_items, 64)).astype(np.float32)
+rec = Recommender(model, IdMap(np.array([f"u{u}" for u in range(n_users)], dtype=object)),
+                  IdMap(np.array([f"i{j}" for j in range(n_items)], dtype=object)),
+                  __import__("pandas").DataFrame({"item_id": [f"i{j}" for j in range(n_items)]}),
+                  np.ones(n_items, np.float32))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t = time.perf_counter()
+cov = precompute.write_chunked(rec, out, {"model_name": "m", "version": "1", "k": 50}, 1, 50)
+seconds = time.perf_counter() - t
+import pyarrow.parquet as pq
+print(json.dumps({"users": cov["precomputed_users"], "items": n_items, "seconds": seconds,
+                  "peak_rss_before_mb": before,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "row_groups": pq.ParquetFile(out).metadata.num_row_groups,
+                  "file_mb": out.stat().st_size / 2**20}))
+"""
+
+
+@pytest.mark.timeout(3600)
+def test_precompute_scale(tmp_path: Path) -> None:
+    """`recops bento precompute`'s writer for 1M users (top-50 of 2,000 items, 64 factors):
+    time, peak RSS (before: the model and ids alone; after: with the chunked run) and the
+    row groups written."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", PRECOMPUTE, "1000000", "2000", str(tmp_path / "pre.parquet")],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=3500,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [
+        "# Precompute at scale (`precompute.write_chunked`, exact top-50 via `recommend`)",
+        "",
+        "| users | items | seconds | peak RSS before the run MB | peak RSS MB | row groups | "
+        "file MB |",
+        "|---|---|---|---|---|---|---|",
+        f"| {result['users']:,} | {result['items']:,} | {result['seconds']:.0f} | "
+        f"{result['peak_rss_before_mb']:.0f} | {result['peak_rss_mb']:.0f} | "
+        f"{result['row_groups']} | {result['file_mb']:.0f} |",
+        "",
+        f"Load average (1 min) after the run: {os.getloadavg()[0]:.1f} (2 cores).",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "precompute_scale.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    assert result["users"] == 1_000_000

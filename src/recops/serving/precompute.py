@@ -57,28 +57,40 @@ def chunks(
     score intervals at `level` when given."""
     model = recommender.model
     size = size or chunk_size(model.n_items)
+    external = recommender.items.external_ids
     for start in range(0, len(users), size):
         chunk = users[start : start + size]
         ids, scores = model.recommend(chunk, k, exclude_seen=True)
-        external = recommender.items.to_external(ids)
-        columns: dict[str, list[list[object]]] = {"item_ids": [], "scores": []}
+        valid = ids >= 0  # padding (-1) only ever trails a row
+        offsets = pa.array(np.concatenate([[0], np.cumsum(valid.sum(axis=1))]), pa.int32())
+        flat = ids[valid]
+        columns = {
+            Columns.user: pa.array(recommender.users.to_external(chunk).astype(str)),
+            "item_ids": pa.ListArray.from_arrays(offsets, pa.array(external[flat].astype(str))),
+            "item_idx": pa.ListArray.from_arrays(offsets, pa.array(flat, pa.int32())),
+            "scores": pa.ListArray.from_arrays(offsets, pa.array(scores[valid], pa.float64())),
+        }
         if level is not None:
-            columns[LOW], columns[HIGH] = [], []
-        for row, user in enumerate(chunk.tolist()):
-            valid = ids[row] >= 0
-            columns["item_ids"].append([str(x) for x in external[row][valid]])
-            columns["scores"].append(scores[row][valid].astype(float).tolist())
-            if level is not None:
-                low, high = model.score_intervals(int(user), ids[row][valid], level)
-                columns[LOW].append(low.astype(float).tolist())
-                columns[HIGH].append(high.astype(float).tolist())
-        user_ids = recommender.users.to_external(chunk).astype(str).tolist()
-        yield pa.table({Columns.user: user_ids, **columns}, schema=schema(level is not None))
+            bounds = [
+                model.score_intervals(int(user), ids[row][valid[row]], level)
+                for row, user in enumerate(chunk.tolist())
+            ]
+            for name, side in ((LOW, 0), (HIGH, 1)):
+                values = np.concatenate([b[side] for b in bounds]) if bounds else np.zeros(0)
+                columns[name] = pa.ListArray.from_arrays(offsets, pa.array(values, pa.float64()))
+        yield pa.table(columns, schema=schema(level is not None))
 
 
 def schema(intervals: bool) -> pa.Schema:
     floats = pa.list_(pa.float64())
-    fields = [(Columns.user, pa.string()), ("item_ids", pa.list_(pa.string())), ("scores", floats)]
+    fields = [
+        (Columns.user, pa.string()),
+        ("item_ids", pa.list_(pa.string())),
+        # the model's item indices (the table belongs to one model version): no id lookups
+        # when a million users' rows are loaded
+        ("item_idx", pa.list_(pa.int32())),
+        ("scores", floats),
+    ]
     return pa.schema(fields + ([(LOW, floats), (HIGH, floats)] if intervals else []))
 
 
@@ -164,31 +176,42 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Precomputed:
-    """user id -> (item indices, scores), best first, for one model version."""
+    """user id -> (item indices, scores), best first, for one model version: flat arrays with
+    row offsets (compact for a million users)."""
 
-    rows: dict[str, tuple[np.ndarray, np.ndarray]]
+    users: dict[str, int]
+    bounds: np.ndarray  # row r's items are flat[bounds[r] : bounds[r + 1]]
+    item_idx: np.ndarray  # -1: an item this model does not know (dropped when answering)
+    scores: np.ndarray
     k: int
     meta: dict[str, Any]
-    #: user id -> (score_low, score_high) when the table has intervals
-    intervals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+
+    def _span(self, user_id: str, k: int) -> tuple[slice, np.ndarray] | None:
+        row = self.users.get(user_id)
+        if row is None or k > self.k:
+            return None
+        span = slice(int(self.bounds[row]), int(self.bounds[row + 1]))
+        return span, self.item_idx[span] >= 0
 
     def get(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        if k > self.k:
+        found = self._span(user_id, k)
+        if found is None:
             return None
-        row = self.rows.get(user_id)
-        if row is None:
-            return None
-        return row[0][:k], row[1][:k]
+        span, keep = found
+        return self.item_idx[span][keep][:k], self.scores[span][keep][:k]
 
     def intervals_of(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The user's (score_low, score_high) for the top k, if the table has intervals."""
-        if self.intervals is None or k > self.k or user_id not in self.intervals:
+        found = self._span(user_id, k)
+        if found is None or self.low is None or self.high is None:
             return None
-        low, high = self.intervals[user_id]
-        return low[:k], high[:k]
+        span, keep = found
+        return self.low[span][keep][:k], self.high[span][keep][:k]
 
     def info(self) -> dict[str, Any]:
-        return {"users": len(self.rows), "k": self.k, **self.meta}
+        return {"users": len(self.users), "k": self.k, **self.meta}
 
 
 def load(
@@ -211,29 +234,30 @@ def load(
             f"{path} holds {meta.get('model_name')} v{meta.get('version')} "
             f"(run {meta.get('run_id')}), not {model_name} v{version} (run {run_id})"
         )
-    table = pd.read_parquet(path)
-    lists = table["item_ids"].tolist()
-    lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
-    flat_ids = [str(i) for items in lists for i in items]
-    flat_idx = recommender.items.lookup(flat_ids) if flat_ids else np.zeros(0, np.int64)
-    flat_scores = np.asarray(
-        [s for scores in table["scores"].tolist() for s in scores], dtype=np.float32
+    table = pq.read_table(path)
+    scores = table.column("scores").combine_chunks()
+    offsets = np.asarray(scores.offsets.to_numpy(), dtype=np.int64)
+    bounds = offsets - offsets[0]  # flatten() starts at the first row's first value
+    if "item_idx" in table.column_names:
+        item_idx = _values(table, "item_idx").astype(np.int64)
+        item_idx[item_idx >= recommender.model.n_items] = -1
+    else:  # a table written before item indices were stored: look the ids up
+        ids = table.column("item_ids").combine_chunks().flatten().to_pylist()
+        item_idx = recommender.items.lookup(ids) if ids else np.zeros(0, np.int64)
+    users = table.column(Columns.user).to_pylist()
+    has_intervals = LOW in table.column_names and HIGH in table.column_names
+    return Precomputed(
+        users={str(u): row for row, u in enumerate(users)},
+        bounds=bounds,
+        item_idx=item_idx,
+        scores=_values(table, "scores").astype(np.float32),
+        k=int(meta.get("k", 0)),
+        meta=meta,
+        low=_values(table, LOW).astype(np.float32) if has_intervals else None,
+        high=_values(table, HIGH).astype(np.float32) if has_intervals else None,
     )
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    has_intervals = LOW in table and HIGH in table
-    flat_low = _flat(table[LOW]) if has_intervals else flat_scores
-    flat_high = _flat(table[HIGH]) if has_intervals else flat_scores
-    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    intervals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for row, user in enumerate(table[Columns.user].astype(str).tolist()):
-        span = slice(bounds[row], bounds[row + 1])
-        idx = flat_idx[span]
-        keep = idx >= 0
-        rows[user] = (idx[keep], flat_scores[span][keep])
-        if has_intervals:
-            intervals[user] = (flat_low[span][keep], flat_high[span][keep])
-    return Precomputed(rows, int(meta.get("k", 0)), meta, intervals if has_intervals else None)
 
 
-def _flat(column: pd.Series) -> np.ndarray:
-    return np.asarray([v for values in column.tolist() for v in values], dtype=np.float32)
+def _values(table: pa.Table, name: str) -> np.ndarray:
+    """The flat values of a list column (rows in order)."""
+    return np.asarray(table.column(name).combine_chunks().flatten().to_numpy())

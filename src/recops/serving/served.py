@@ -352,7 +352,12 @@ class ServedModel:
 
     def default_query(self, user_id: str) -> Query:
         rr = self.cfg.rerank
-        return Query(user_id, self.cfg.limits.k_default, rerank=rr.enabled and rr.default)
+        return Query(
+            user_id,
+            self.cfg.limits.k_default,
+            rerank=rr.enabled and rr.default,
+            diversity=rr.diversity if rr.enabled else 0.0,
+        )
 
     def warm(self) -> int:
         """Fill the cache with the default answer for the most active users."""

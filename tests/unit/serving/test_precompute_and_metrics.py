@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -50,3 +51,20 @@ def test_metrics_series_names() -> None:
         'model_version_info{model_name="m",model_type="als",role="champion",version="1"} 0.0',
     ):
         assert series in text, series
+
+
+def test_tables_without_item_indices_still_load(recommender: Recommender, tmp_path: Path) -> None:
+    table = precompute.compute(recommender, 3, 5)
+    meta = {"model_name": "m", "version": "4", "k": 5}
+    precompute.write(table, tmp_path / "new.parquet", meta)
+    precompute.write(table.drop(columns=["item_idx"]), tmp_path / "old.parquet", meta)
+    new = precompute.load(tmp_path / "new.parquet", recommender, "m", "4")
+    old = precompute.load(tmp_path / "old.parquet", recommender, "m", "4")
+    for user in ("u10", "u50", "u89"):
+        a, b = new.get(user, 5), old.get(user, 5)
+        assert a is not None and b is not None
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_allclose(a[1], b[1])
+        assert list(recommender.items.to_external(a[0])) == list(
+            table.loc[table["user_id"] == user, "item_ids"].iloc[0]
+        )
