@@ -126,7 +126,7 @@ def stage_build_context(cfg: ServeConfig, root: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in (SERVICE_FILE, BENTOFILE):
         shutil.copy2(bentos / name, target / name)
-    from recops.serving.container import configure_bento_context
+    from recops.serving.image import configure_bento_context
 
     configure_bento_context(cfg, target)  # base image + Dockerfile template of the image
     snapshot = cfg.replace(mode="packaged", state_dir=None).to_dict()

@@ -165,8 +165,9 @@ def containerize(
     it is the local one and missing). The CA bundle and index settings are mounted into the
     build only: they never end up in the image."""
     from recops.serving.bento import use_bentoml_home
-    from recops.serving.container import BuildSettings, image_size
-    from recops.serving.container import containerize as build_image
+    from recops.serving.container import image_size
+    from recops.serving.image import BuildSettings
+    from recops.serving.image import containerize as build_image
 
     setup_logging()
     with exit_on_error():
@@ -206,7 +207,8 @@ def run(
     import signal
     import subprocess
 
-    from recops.serving.container import image_ref, run_args, stop
+    from recops.serving.container import run_args, stop
+    from recops.serving.image import image_ref
 
     setup_logging()
     with exit_on_error():

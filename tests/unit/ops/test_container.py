@@ -12,17 +12,19 @@ import yaml
 from recops.errors import ConfigError
 from recops.serving.config import ContainerConfig, HealthcheckConfig, ServeConfig
 from recops.serving.container import (
+    ContainerError,
+    apt_mirror,
+    engine_binary,
+    engine_env,
+    run_args,
+)
+from recops.serving.image import (
     BUILD_MOUNT,
     TEMPLATE_FILE,
     BuildSettings,
-    ContainerError,
-    apt_mirror,
     build_settings_folder,
     configure_bento_context,
-    engine_binary,
-    engine_env,
     image_ref,
-    run_args,
 )
 
 PROJECT = Path(__file__).resolve().parents[3]
