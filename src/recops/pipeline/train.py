@@ -23,7 +23,7 @@ from recops.features.activity import ACTIVITY_COLUMNS, RECENT_DAYS
 from recops.features.dataset import Dataset, SplitData
 from recops.models.base import RecModel
 from recops.models.recommender import Recommender
-from recops.pipeline.context import StagePaths, write_json
+from recops.paths import StagePaths, write_json
 from recops.registry.holdout import FEATURES_DIR_TAG, FEATURES_HASH_TAG, features_hash
 from recops.tracking.pyfunc import log_pyfunc
 from recops.tracking.runs import owner_tags

@@ -26,7 +26,7 @@ from recops.faults import pause_point
 from recops.monitoring.check import Champion, run_check
 from recops.monitoring.frames import EventWindow, batch_window, last_batch
 from recops.monitoring.stage import check_context, file_mapping, load_champion
-from recops.pipeline.context import StagePaths, dataset_key
+from recops.paths import StagePaths, dataset_key
 from recops.registry.lifecycle import Registry
 from recops.tracking.store import configure_tracking
 from recops.worker import incoming
