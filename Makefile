@@ -55,9 +55,9 @@ test-all: install system
 bench: install
 	pytest tests/benchmarks -m benchmark -s
 
+# Prints http://127.0.0.1:$(UI_PORT)/#/experiments/<id>?workflowType=machine_learning (the runs view).
 ui: install
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+	$(BIN)/recops ui --port $(UI_PORT)
 
 # BentoML service of bentos/ on 127.0.0.1 (live mode follows the registry's champion; see README).
 serve: install
