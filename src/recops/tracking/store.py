@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.config import shared_state_root
 from recops.errors import StoreUnreachableError
-from recops.redaction import redact
+from recops.redaction import install_log_redaction, redact
 
 log = logging.getLogger(__name__)
 DB_FILE = "mlflow.db"
@@ -36,6 +36,7 @@ def configure_tracking(root: Path | None = None) -> str:
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
     mlflow.set_tracking_uri(uri)
+    install_log_redaction()  # the URI may hold a password: no log line of this process shows it
     return uri
 
 
