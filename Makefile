@@ -55,9 +55,9 @@ test-all: install system
 bench: install
 	pytest tests/benchmarks -m benchmark -s
 
+# Prints http://127.0.0.1:$(UI_PORT)/#/experiments/<id>?workflowType=machine_learning (the runs view).
 ui: install
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+	$(BIN)/recops ui --port $(UI_PORT)
 
 # BentoML service of bentos/ on 127.0.0.1 (live mode follows the registry's champion; see README).
 # exec: the BentoML arbiter replaces the shell, so Ctrl-C / SIGTERM to make's process group stops
@@ -78,6 +78,7 @@ lint: install
 	ruff check src pipelines tests bentos
 	ruff format --check src pipelines tests bentos
 	mypy
+	lint-imports  # layering contracts in pyproject.toml [tool.importlinter]
 
 format: install
 	ruff check --fix src pipelines tests bentos

@@ -150,6 +150,23 @@ def show_config(overrides: Overrides = None) -> None:
     console.print(OmegaConf.to_yaml(compose(overrides or []), resolve=True))
 
 
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="port of the UI (127.0.0.1)")] = 5000,
+    overrides: Overrides = None,
+) -> None:
+    """The MLflow UI on the project's store, at the experiment's Model-training runs view.
+
+    Starts `mlflow ui` on 127.0.0.1 for the local SQLite store (Ctrl-C stops it) and prints
+    the URL; for a tracking server ($MLFLOW_TRACKING_URI) prints the URL on that server.
+    """
+    from recops.tracking.ui import run_ui
+
+    with exit_on_error():
+        cfg = compose(overrides or [])
+        run_ui(str(cfg.experiment), "127.0.0.1", port, lambda line: print(line, flush=True))
+
+
 app.command()(promote)
 app.command()(rollback)
 app.add_typer(registry_app, name="registry")

@@ -145,13 +145,17 @@ def _check_ks(cfg: DictConfig) -> None:
 def _check_model(model_cfg: DictConfig) -> None:
     import inspect
 
-    from recops.models.base import model_class  # imported late: models import this module
+    from hydra.utils import get_class
 
-    cls = model_class(str(model_cfg._target_))
+    target = str(model_cfg._target_)
+    try:
+        cls = get_class(target)
+    except Exception as exc:
+        raise ConfigError(f"model._target_={target!r} cannot be imported ({exc})") from exc
     defaults = {
         name: p.default
-        for name, p in inspect.signature(cls.__init__).parameters.items()
-        if name != "self" and p.default is not inspect.Parameter.empty
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.default is not inspect.Parameter.empty
     }
     for raw_key, value in model_cfg.items():
         key = str(raw_key)

@@ -343,6 +343,45 @@ def test_mlflow_ui_shows_the_model_with_its_aliases(reg: Reg, tmp_path: Path) ->
     assert NAME in dom and "champion" in dom and "challenger" in dom and "candidate" in dom
 
 
+RUNS_SCREENSHOT = PROJECT_ROOT / "reports" / "registry" / "ui_runs_view.png"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make browser)")
+def test_recops_ui_opens_the_runs_view_with_the_dataset(reg: Reg, tmp_path: Path) -> None:
+    """`recops ui` starts the UI and prints the experiment's Model-training runs view, which
+    lists the runs with their data snapshot in the Dataset column."""
+    experiment = reg.client.get_experiment_by_name("recops")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    run = reg.client.search_runs([experiment.experiment_id], max_results=1)[0]
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.digest == run.data.tags["data_snapshot"][:36]
+    port = free_port()
+    cmd = ["recops", "ui", "--port", str(port), *reg.overrides]
+    errors = tmp_path / "ui.err"
+    with errors.open("w") as err:
+        ui = subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, env=project_env(reg.folder), stdout=subprocess.PIPE,
+            stderr=err, text=True, start_new_session=True,
+        )  # fmt: skip
+    try:
+        assert ui.stdout is not None
+        url = ui.stdout.readline().strip()
+        assert url, errors.read_text()[-3000:]
+        expected = f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}"
+        assert url == f"{expected}?workflowType=machine_learning"
+        RUNS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        chromium(tmp_path, "--virtual-time-budget=15000", f"--screenshot={RUNS_SCREENSHOT}", url)
+        dom = chromium(tmp_path, "--virtual-time-budget=15000", "--dump-dom", url)
+    finally:
+        os.killpg(ui.pid, signal.SIGINT)  # recops ui stops the UI's process group
+        ui.wait(timeout=60)
+    assert RUNS_SCREENSHOT.stat().st_size > 10_000
+    assert run.info.run_name in dom  # the runs table, not the GenAI overview
+    assert dataset.name in dom and dataset.digest[:8] in dom  # the Dataset column
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
 def wait_for(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.columns import Columns
 from recops.config import compose
-from recops.pipeline.context import StagePaths
+from recops.paths import StagePaths
 from recops.pipeline.register import register_stage
 from recops.pipeline.stages import run_chain
 

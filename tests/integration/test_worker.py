@@ -25,7 +25,7 @@ from recops.config import compose
 from recops.data.sources.synthetic import SyntheticSource
 from recops.data.store import EventStore
 from recops.models.als import ALSModel
-from recops.pipeline.context import dataset_key
+from recops.paths import dataset_key
 from recops.pipeline.stages import run_chain
 from recops.tracking.model_files import load_registered_recommender
 from recops.worker.cycle import Worker

@@ -11,8 +11,8 @@ from omegaconf import DictConfig
 from recops.config import validate_config
 from recops.console import setup_logging
 from recops.features.dataset import SplitData
-from recops.monitoring.stage import drift_stage
-from recops.pipeline.context import StagePaths
+from recops.paths import StagePaths
+from recops.pipeline.drift import drift_stage
 from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage, ingest_stage
 from recops.pipeline.register import register_stage

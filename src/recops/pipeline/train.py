@@ -23,11 +23,16 @@ from recops.features.activity import ACTIVITY_COLUMNS, RECENT_DAYS
 from recops.features.dataset import Dataset, SplitData
 from recops.models.base import RecModel
 from recops.models.recommender import Recommender
-from recops.pipeline.context import StagePaths, write_json
+from recops.paths import StagePaths, write_json
 from recops.registry.holdout import FEATURES_DIR_TAG, FEATURES_HASH_TAG, features_hash
 from recops.tracking.pyfunc import log_pyfunc
 from recops.tracking.runs import owner_tags
-from recops.tracking.store import configure_tracking, ensure_experiment, git_commit
+from recops.tracking.store import (
+    configure_tracking,
+    ensure_experiment,
+    git_commit,
+    log_dataset_input,
+)
 
 log = logging.getLogger(__name__)
 #: Packages the pyfunc model needs at load time, pinned to the versions it was trained with.
@@ -196,6 +201,11 @@ def log_training_run(
         mlflow.set_tags(run_tags(cfg, stats, recommender.model_type, paths.features_dir))
         mlflow.log_metric("fit_time_s", fit_time)
         mlflow.log_dict(stats, "features/split_stats.json")
+        log_dataset_input(
+            str(stats.get("dataset") or cfg.data.name),
+            str(stats.get("snapshot_hash") or ""),
+            str(paths.snapshot_dir),
+        )
         info = log_pyfunc(recommender, paths.model_dir, pip_requirements())
     return run.info.run_id, str(info.model_uri)
 

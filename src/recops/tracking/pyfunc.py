@@ -10,6 +10,7 @@ checksum-verified files (`recops.tracking.model_files`).
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -76,13 +77,19 @@ def log_pyfunc(recommender: Recommender, folder: Path, pip_requirements: list[st
     example = [str(u) for u in recommender.users.external_ids[:3]]
     manifest = manifest_for(folder)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(ENTRY_FILE),
-        artifacts={ARTIFACT_KEY: str(folder)},
-        signature=signature_for(recommender, example),
-        input_example=pd.DataFrame({Columns.user: example}),
-        pip_requirements=pip_requirements,
-    )
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_log.level
+    pyfunc_log.setLevel(logging.WARNING)  # not "Validating input example ..." on every run
+    try:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(ENTRY_FILE),
+            artifacts={ARTIFACT_KEY: str(folder)},
+            signature=signature_for(recommender, example),
+            input_example=pd.DataFrame({Columns.user: example}),
+            pip_requirements=pip_requirements,
+        )
+    finally:
+        pyfunc_log.setLevel(level)
     mlflow.set_tag(CHECKSUM_TAG, manifest.to_tag())
     return info

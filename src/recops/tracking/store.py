@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -13,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.config import shared_state_root
 from recops.errors import StoreUnreachableError
-from recops.redaction import redact
+from recops.redaction import install_log_redaction, redact
 
 log = logging.getLogger(__name__)
 DB_FILE = "mlflow.db"
@@ -35,6 +36,7 @@ def configure_tracking(root: Path | None = None) -> str:
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
     mlflow.set_tracking_uri(uri)
+    install_log_redaction()  # the URI may hold a password: no log line of this process shows it
     return uri
 
 
@@ -113,3 +115,18 @@ def git_commit(root: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{sha}-dirty" if dirty.strip() else sha
+
+
+def log_dataset_input(name: str, digest: str, source: str, context: str = "training") -> None:
+    """Record the data snapshot as the active run's dataset input (name, content digest,
+    where it lives): the MLflow UI's Dataset column and lineage. No data is read or copied."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # MLflow registers the local source twice and says so
+        warnings.simplefilter("ignore", UserWarning)
+        source_obj = resolve_dataset_source(source)
+    # MetaDataset: a dataset described by name, digest and source only (mypy sees `profile` as
+    # abstract; MLflow implements it)
+    dataset = MetaDataset(source_obj, name=name, digest=digest[:36] or None)  # type: ignore[abstract]
+    mlflow.log_input(dataset, context=context)

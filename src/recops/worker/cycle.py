@@ -27,7 +27,7 @@ from recops.gdpr import retrain as gdpr_retrain
 from recops.monitoring.check import Champion, run_check
 from recops.monitoring.frames import EventWindow, batch_window, last_batch
 from recops.monitoring.stage import check_context, file_mapping, load_champion
-from recops.pipeline.context import StagePaths, dataset_key
+from recops.paths import StagePaths, dataset_key
 from recops.registry.lifecycle import Registry
 from recops.tracking.store import configure_tracking
 from recops.worker import incoming

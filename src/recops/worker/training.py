@@ -22,7 +22,7 @@ from recops.features.dataset import SplitData
 from recops.models.factors import FactorModel
 from recops.models.recommender import Recommender
 from recops.monitoring.check import Champion
-from recops.pipeline.context import StagePaths, read_json
+from recops.paths import StagePaths, read_json
 from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage
 from recops.pipeline.register import register_stage
