@@ -28,3 +28,12 @@ class ModelCapacityError(RecopsError):
 
 class RegistryError(RecopsError):
     """A registry operation cannot be done (missing alias, failed gate, ...)."""
+
+
+class ArtifactIntegrityError(RegistryError):
+    """A registered model's files are missing, or differ from the checksums recorded at
+    registration (changed or truncated in the artifact store)."""
+
+
+class StoreUnreachableError(RecopsError):
+    """The MLflow tracking/registry store cannot be reached or answers with a server error."""

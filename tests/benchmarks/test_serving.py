@@ -163,15 +163,17 @@ def train_champion(tmp: Path) -> str:
 
 @pytest.mark.timeout(1800)
 def test_serving_speed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from recops.registry.promotion import load_version
+    from mlflow.tracking import MlflowClient
+
     from recops.serving.config import ServeConfig
     from recops.serving.refs import ModelRef
     from recops.serving.served import Query, ServedModel
+    from recops.tracking.model_files import load_registered_recommender
 
     monkeypatch.setenv("RECOPS_ROOT", str(PROJECT_ROOT))
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     uri = train_champion(tmp_path)
-    rec = load_version(NAME, "1")
+    rec = load_registered_recommender(MlflowClient(), NAME, "1")
     users = [str(u) for u in rec.users.external_ids]
     rng = np.random.default_rng(0)
     order = [users[i] for i in rng.permutation(len(users))]

@@ -28,9 +28,9 @@ from mlflow.tracking import MlflowClient
 
 from recops.config import compose
 from recops.pipeline.stages import run_chain
-from recops.registry.promotion import load_version
 from recops.serving.canary import in_canary
 from recops.serving.launch import check_port
+from recops.tracking.model_files import load_registered_recommender
 
 from .conftest import PROJECT_ROOT, tiny_overrides
 from .servers import free_port, server_env, start_bentoml, stop
@@ -84,7 +84,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         broken = client.create_model_version(NAME, source=copy, run_id=v1.run_id)
         assert str(broken.version) == "3"
         shutil.rmtree(copy)
-        recommender = load_version(NAME, "1")
+        recommender = load_registered_recommender(MlflowClient(), NAME, "1")
         history = recommender.model.seen.getnnz(axis=1)
         users = [
             str(u) for u, n in zip(recommender.users.external_ids, history, strict=True) if n >= 5

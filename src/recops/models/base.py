@@ -36,6 +36,9 @@ class RecModel(ABC):
     #: The hyperparameter counting training epochs for models trained incrementally
     #: (`fit_partial`; Optuna prunes them between epochs). None for one-shot models.
     epochs_param: ClassVar[str | None] = None
+    #: Whether `fold_in` can add new users (and items) to a fitted model's fixed item factors
+    #: without a full retrain (the worker's fast path between full retrains).
+    supports_fold_in: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._seen: sp.csr_matrix | None = None
@@ -89,6 +92,11 @@ class RecModel(ABC):
         self._seen = dataset.user_items.tocsr().astype(np.float32)
         self._fit_epochs(dataset, int(epochs))
         return self
+
+    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> Self:
+        """Fit `dataset`'s users against fixed `item_factors` (one row per item; rows where
+        `known` is False are solved). Only for models with `supports_fold_in`."""
+        raise NotImplementedError(f"{type(self).__name__} does not support fold-in")
 
     def _fit_epochs(self, dataset: Dataset, epochs: int) -> None:
         """Continue training for `epochs` epochs (override in iterative models)."""

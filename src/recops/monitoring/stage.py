@@ -14,7 +14,7 @@ from recops.config import resolve_path, to_dict
 from recops.monitoring.check import Champion, CheckContext, run_check
 from recops.monitoring.frames import SnapshotBase, StoreBase, load_side
 from recops.pipeline.context import StagePaths, dataset_key
-from recops.registry.promotion import load_version
+from recops.tracking.model_files import load_registered_recommender
 from recops.tracking.store import configure_tracking
 
 log = logging.getLogger(__name__)
@@ -83,13 +83,14 @@ def load_champion(cfg: DictConfig, root: Path | None = None) -> Champion | None:
     features are still worth checking, and the worker then trains a new one)."""
     configure_tracking(root)
     name, alias = str(cfg.registry.model_name), str(cfg.registry.champion_alias)
+    client = MlflowClient()
     try:
-        version = str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        version = str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         log.info("no %s@%s: the model-output features are skipped", name, alias)
         return None
     try:
-        return Champion(name, version, load_version(name, version))
+        return Champion(name, version, load_registered_recommender(client, name, version))
     except Exception as exc:  # a broken champion must not stop a data check
         log.warning("cannot load %s v%s (%s): model-output features skipped", name, version, exc)
         return None

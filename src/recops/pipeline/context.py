@@ -40,16 +40,19 @@ class StagePaths:
 
     def standalone(self, cfg: DictConfig) -> StagePaths:
         """Cache folders keyed by the config that produced them, so a standalone run never
-        overwrites the DVC-tracked outputs and reuses work when the inputs are the same."""
+        overwrites the DVC-tracked outputs (data, model, `reports/metrics.json`,
+        `reports/registry.json`, plots) and reuses work when the inputs are the same."""
         cache = resolve_path(cfg.paths.cache_dir, self.root)
         data_key = config_hash(cfg.data)
         features_key = config_hash(cfg.data, cfg.features, cfg.split)
+        model_key = f"{features_key}-{config_hash(cfg.model)}"
         return replace(
             self,
             snapshot_dir=cache / f"snapshot-{data_key}",
             features_dir=cache / f"features-{features_key}",
-            model_dir=cache / f"model-{features_key}-{config_hash(cfg.model)}",
-            run_file=cache / f"run-{features_key}-{config_hash(cfg.model)}.json",
+            model_dir=cache / f"model-{model_key}",
+            run_file=cache / f"run-{model_key}.json",
+            reports_dir=cache / f"reports-{model_key}",
         )
 
 

@@ -17,15 +17,9 @@ from recops.features.dataset import SplitData
 from recops.pipeline.context import StagePaths, read_json, write_json
 from recops.pipeline.evaluate import METRICS_FILE
 from recops.registry.comparison import GateResult, MetricComparison
-from recops.registry.describe import annotate_version
 from recops.registry.gates import as_dicts, failed, run_gates
 from recops.registry.lifecycle import Registry
-from recops.registry.promotion import (
-    RegistrationOutcome,
-    apply_comparison,
-    register_version,
-    version_tags,
-)
+from recops.registry.promotion import RegistrationOutcome, apply_comparison
 from recops.tracking.store import configure_tracking
 
 log = logging.getLogger(__name__)
@@ -48,17 +42,11 @@ def register_stage(
     configure_tracking(paths.root)
     client = MlflowClient()
     registry = Registry(cfg, client, paths.root)
-    registry.sync()
     run = read_json(paths.run_file)
     if candidate_metrics is None:
         candidate_metrics = read_json(paths.reports_dir / METRICS_FILE)["model"]
     metric = str(reg.metric)
-    version, created = register_version(
-        client, reg.model_name, run, version_tags(client, run, candidate_metrics, metric)
-    )
-    number = str(version.version)  # MLflow returns int or str depending on the store
-    annotate_version(client, reg.model_name, number, run["run_id"], metric)
-    registry.register_candidate(number)
+    number, created = registry.register_run(run["run_id"], run["model_uri"], candidate_metrics)
     outcome = RegistrationOutcome(
         reg.model_name,
         number,

@@ -9,7 +9,10 @@ it once on the holdout. A gate that raises fails with the error as its detail.
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,6 @@ from typing import Any
 import mlflow
 import pandas as pd
 import yaml
-from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
@@ -29,8 +31,9 @@ from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
 from recops.registry.comparison import GateResult, MetricComparison, compare_metric
 from recops.registry.holdout import locate_holdout
-from recops.registry.promotion import load_pyfunc, unwrap
 from recops.registry.settings import RegistrySettings
+from recops.tracking.model_files import fetch_verified, recorded_manifest
+from recops.tracking.pyfunc import predict_frame
 
 SEGMENTS = ("light", "cold")
 
@@ -50,8 +53,10 @@ class GateContext:
     holdout_label: str = "this split"
     candidate_metrics: dict[str, float] | None = None
     comparison: MetricComparison | None = None
-    _models: dict[str, PyFuncModel | Exception] = field(default_factory=dict)
+    _files: dict[str, Path | Exception] = field(default_factory=dict)
+    _models: dict[str, Recommender | Exception] = field(default_factory=dict)
     _evaluations: dict[str, EvaluationResult] = field(default_factory=dict)
+    _tmp: Path | None = None
 
     @property
     def name(self) -> str:
@@ -61,20 +66,36 @@ class GateContext:
     def champion(self) -> str | None:
         return self.aliases.get(self.settings.champion_alias)
 
-    def pyfunc(self, version: str) -> PyFuncModel:
-        """The loaded pyfunc model (a failed load is remembered and raised again)."""
+    def files(self, version: str) -> Path:
+        """The version's recommender files, downloaded once and checksum-verified (a failure
+        is remembered and raised again)."""
+        if version not in self._files:
+            if self._tmp is None:
+                self._tmp = Path(tempfile.mkdtemp(prefix="recops-gates-"))
+                weakref.finalize(self, shutil.rmtree, self._tmp, True)
+            try:
+                dst = self._tmp / f"v{version}"
+                dst.mkdir()
+                self._files[version] = fetch_verified(self.client, self.name, version, dst)
+            except Exception as exc:
+                self._files[version] = exc
+        found = self._files[version]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def recommender(self, version: str) -> Recommender:
+        """The version's Recommender, read from its verified files by the installed code
+        (nothing from the artifact store is executed)."""
         if version not in self._models:
             try:
-                self._models[version] = load_pyfunc(self.name, version)
+                self._models[version] = Recommender.load(self.files(version))
             except Exception as exc:
                 self._models[version] = exc
         model = self._models[version]
         if isinstance(model, Exception):
             raise model
         return model
-
-    def recommender(self, version: str) -> Recommender:
-        return unwrap(self.pyfunc(version), self.name, version)
 
     def split(self) -> SplitData:
         """The holdout: given (register stage), else the candidate run's features folder."""
@@ -132,37 +153,21 @@ def stage_gate(ctx: GateContext) -> GateResult:
 
 
 def artifacts_gate(ctx: GateContext) -> GateResult:
-    """The logged model holds MLmodel and, under its recommender artifact, the files."""
-    base = f"models:/{ctx.name}/{ctx.version}"
+    """The logged model holds a readable MLmodel, and every recommender file recorded at
+    registration is there with its recorded sha256 (`required_files` among them)."""
+    root = ctx.client.get_model_version_download_uri(ctx.name, ctx.version).rstrip("/")
     try:
-        mlmodel = yaml.safe_load(mlflow.artifacts.load_text(f"{base}/MLmodel"))
+        yaml.safe_load(mlflow.artifacts.load_text(f"{root}/MLmodel"))
     except Exception as exc:
         return GateResult("artifacts", False, f"no readable MLmodel ({type(exc).__name__})")
-    flavor = (mlmodel or {}).get("flavors", {}).get("python_function", {})
-    rec_path = (flavor.get("artifacts") or {}).get("recommender", {}).get("path")
-    if not rec_path:
-        return GateResult("artifacts", False, "MLmodel has no `recommender` artifact")
-    listed: dict[str, set[str]] = {}
-    missing = [
-        name
-        for name in ctx.settings.required_files
-        if not _has_file(base, f"{rec_path}/{name}", listed)
-    ]
+    recorded = recorded_manifest(ctx.client, ctx.name, ctx.version).files
+    missing = [name for name in ctx.settings.required_files if name not in recorded]
     if missing:
-        return GateResult("artifacts", False, f"missing under {rec_path}: {', '.join(missing)}")
-    files = ", ".join(ctx.settings.required_files)
-    return GateResult("artifacts", True, f"MLmodel and {files} present")
-
-
-def _has_file(base: str, path: str, listed: dict[str, set[str]]) -> bool:
-    parent, _, _ = path.rpartition("/")
-    if parent not in listed:
-        try:
-            entries = mlflow.artifacts.list_artifacts(artifact_uri=f"{base}/{parent}")
-        except Exception:
-            entries = []
-        listed[parent] = {str(e.path).rsplit("/", 1)[-1] for e in entries if not e.is_dir}
-    return path.rsplit("/", 1)[-1] in listed[parent]
+        return GateResult("artifacts", False, f"not among the recorded files: {', '.join(missing)}")
+    ctx.files(ctx.version)
+    return GateResult(
+        "artifacts", True, f"MLmodel and {len(recorded)} recommender files match their sha256"
+    )
 
 
 def loads_gate(ctx: GateContext) -> GateResult:
@@ -184,8 +189,8 @@ def smoke_gate(ctx: GateContext) -> GateResult:
     known = [str(u) for u in rec.users.external_ids[: s.smoke_users]]
     batch = [*known, s.unknown_user]
     start = time.perf_counter()
-    out = ctx.pyfunc(ctx.version).predict(
-        pd.DataFrame({Columns.user: batch}), params={"k": s.smoke_k, "on_unknown": "popular"}
+    out = predict_frame(
+        rec, pd.DataFrame({Columns.user: batch}), params={"k": s.smoke_k, "on_unknown": "popular"}
     )
     ms = (time.perf_counter() - start) * 1000
     if not isinstance(out, pd.DataFrame):

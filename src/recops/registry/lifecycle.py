@@ -27,9 +27,18 @@ from recops.registry.audit import (
     write_audit,
 )
 from recops.registry.comparison import GateResult
+from recops.registry.describe import annotate_version
 from recops.registry.gates import GateContext, as_dicts, failed, run_gates
 from recops.registry.lock import RegistryLockedError, make_lock
 from recops.registry.promotion import promote as set_champion
+from recops.registry.registration import (
+    create_pending_version,
+    ensure_registered_model,
+    live_version_for_run,
+    mark_complete,
+    reconcile_pending,
+    version_tags,
+)
 from recops.registry.settings import RegistrySettings
 from recops.registry.versions import (
     ARCHIVED_TAG,
@@ -39,6 +48,8 @@ from recops.registry.versions import (
     is_usable,
     require_version,
 )
+from recops.tracking.runs import fail_stale_runs
+from recops.tracking.store import is_missing, unreachable
 
 log = logging.getLogger(__name__)
 ROLLED_BACK_TAG = "recops.rolled_back_at"
@@ -96,7 +107,9 @@ class Registry:
     def exists(self) -> bool:
         try:
             self.client.get_registered_model(self.name)
-        except MlflowException:
+        except MlflowException as exc:
+            if not is_missing(exc):
+                raise unreachable(exc) from exc
             return False
         return True
 
@@ -126,8 +139,23 @@ class Registry:
         """Audit alias moves made outside recops since it last wrote the alias state."""
         if not self.exists():
             return []
+        fail_stale_runs(self.client)
         with self.locked("checking aliases for out-of-band moves", timeout):
+            self._reconcile()
             return self._sync()
+
+    def reconcile(self) -> list[AuditRecord]:
+        """Recovery after a crash: RUNNING runs of dead processes become FAILED, versions a
+        dead process left half-registered are archived (audited)."""
+        fail_stale_runs(self.client)
+        if not self.exists():
+            return []
+        with self.locked("recovering interrupted registrations"):
+            return self._reconcile()
+
+    def _reconcile(self) -> list[AuditRecord]:
+        """Under the lock: archive (audited) versions a dead process left half-registered."""
+        return reconcile_pending(self.client, self.audit, self.name, self.settings.list_metrics)
 
     def try_sync(self) -> list[AuditRecord]:
         """`sync` for read-only commands: skipped (with a warning) while a move holds the lock."""
@@ -280,6 +308,34 @@ class Registry:
             self.client.set_registered_model_alias(self.name, alias, version)
         if champion and self.aliases().get(s.challenger_alias) == version:
             self.client.delete_registered_model_alias(self.name, s.challenger_alias)
+
+    def register_run(
+        self, run_id: str, model_uri: str, metrics: dict[str, float]
+    ) -> tuple[str, bool]:
+        """Register the run's logged model as the candidate: (version, created).
+
+        Two phases under the registry lock (see `recops.registry.registration`): the version
+        is created pending, described, made candidate (audited), then marked complete. A run
+        that already has a complete version gets no second one.
+        """
+        fail_stale_runs(self.client)
+        ensure_registered_model(self.client, self.name)  # a tag lock needs the model
+        with self.locked(f"register run {run_id}"):
+            self._reconcile()
+            self._sync()
+            existing = live_version_for_run(self.client, self.name, run_id)
+            if existing is not None:
+                number, created = str(existing.version), False
+                log.info("run %s is already version %s of %s", run_id, number, self.name)
+            else:
+                tags = version_tags(self.client, run_id, metrics, self.settings.metric)
+                number = create_pending_version(self.client, self.name, run_id, model_uri, tags)
+                annotate_version(self.client, self.name, number, run_id, self.settings.metric)
+                created = True
+            self.register_candidate(number)
+            if created:
+                mark_complete(self.client, self.name, number)
+        return number, created
 
     def register_candidate(self, version: str) -> AuditRecord | None:
         """Point the candidate alias at a newly registered version (audited)."""

@@ -16,14 +16,13 @@ from recops.errors import RegistryError
 from recops.registry import history as hist
 from recops.registry.audit import AuditRecord, write_audit
 from recops.registry.lifecycle import Registry
+from recops.registry.registration import archive_version
 from recops.registry.versions import (
     ARCHIVED_BY_TAG,
     ARCHIVED_TAG,
     all_versions,
-    get_version,
     is_archived,
     require_version,
-    run_view,
 )
 
 
@@ -66,24 +65,14 @@ def prune(registry: Registry, keep: int, dry_run: bool = False) -> PrunePlan:
 
 
 def archive(registry: Registry, version: str, reason: str) -> AuditRecord:
-    client, name = registry.client, registry.name
-    found = get_version(client, name, version)
-    run_id = found.run_id if found else None
-    run = run_view(client, run_id)
-    metrics = {m: run.metrics[m] for m in registry.settings.list_metrics if m in run.metrics}
-    record = AuditRecord(
-        "archive",
-        name,
-        None,
+    return archive_version(
+        registry.client,
+        registry.audit,
+        registry.name,
         version,
-        None,
         reason,
-        details={"metrics": metrics, "run_id": run_id},
+        registry.settings.list_metrics,
     )
-    write_audit(client, registry.audit, record)
-    client.set_model_version_tag(name, version, ARCHIVED_TAG, record.at)
-    client.set_model_version_tag(name, version, ARCHIVED_BY_TAG, record.actor)
-    return record
 
 
 def restore(registry: Registry, ref: str, reason: str | None = None) -> AuditRecord:

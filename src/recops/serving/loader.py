@@ -13,8 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,9 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recops.models.recommender import Recommender
+from recops.redaction import redact
 from recops.serving.config import ServeConfig
 from recops.serving.engine import Slots
-from recops.serving.errors import redacted, short_error
+from recops.serving.errors import short_error
 from recops.serving.lastgood import SOURCE, LastGoodStore
 from recops.serving.refs import ModelRef
 from recops.serving.served import ServedModel
@@ -69,7 +68,7 @@ class RegistrySource:
         from recops.tracking.store import configure_tracking
 
         self.tracking_uri = configure_tracking()
-        self.where = redacted(self.tracking_uri)
+        self.where = redact(self.tracking_uri)
         self.model_name = model_name
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self._precomputed = precomputed
@@ -119,17 +118,11 @@ class RegistrySource:
         )
 
     def load(self, ref: ModelRef) -> Recommender:
-        import mlflow
+        """The version's checksum-verified recommender files, read by the installed code
+        (nothing from the artifact store is executed)."""
+        from recops.tracking.model_files import load_registered_recommender
 
-        tmp = Path(tempfile.mkdtemp(prefix="recops-serve-"))
-        try:
-            pyfunc = mlflow.pyfunc.load_model(str(ref.uri), dst_path=str(tmp))
-            recommender = getattr(pyfunc.unwrap_python_model(), "recommender", None)
-        finally:  # everything is read into memory: the download is not needed afterwards
-            shutil.rmtree(tmp, ignore_errors=True)
-        if not isinstance(recommender, Recommender):
-            raise TypeError(f"{ref.uri} is not a recops recommender")
-        return recommender
+        return load_registered_recommender(self.client, self.model_name, str(ref.version))
 
     def precomputed_path(self, ref: ModelRef) -> Path | None:
         return self._precomputed if self._precomputed and self._precomputed.is_file() else None
@@ -301,7 +294,7 @@ class ModelLoader:
         try:
             model = self._load(ref)
         except Exception as exc:
-            error = redacted(f"{type(exc).__name__}: {exc}")
+            error = redact(f"{type(exc).__name__}: {exc}")
             self._failed[ref.key] = error
             self.last_error = {
                 "at": _now(),
@@ -348,7 +341,7 @@ class ModelLoader:
             try:
                 model = self._load(ref)
             except Exception as exc:
-                self._failed[ref.key] = redacted(f"{type(exc).__name__}: {exc}")
+                self._failed[ref.key] = redact(f"{type(exc).__name__}: {exc}")
                 log.warning("past champion %s does not load either: %s", ref.key, short_error(exc))
                 continue
             log.warning("champion %s cannot load; serving past champion %s", wanted.key, ref.key)

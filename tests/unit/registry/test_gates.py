@@ -93,10 +93,10 @@ def test_coverage_gate_is_optional() -> None:
 
 
 def test_a_gate_that_raises_fails_with_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def gone(name: str, version: str) -> None:
+    def gone(client: Any, name: str, version: str, dst: Path) -> None:
         raise OSError(f"{name} v{version} artifacts are gone")
 
-    monkeypatch.setattr("recops.registry.gates.load_pyfunc", gone)
+    monkeypatch.setattr("recops.registry.gates.fetch_verified", gone)
     loads, smoke = run_gates(["loads", "smoke"], context({"champion": "2"}, {}))
     assert (loads.name, loads.passed, loads.detail) == (
         "loads",
