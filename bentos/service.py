@@ -17,6 +17,7 @@ import anyio
 import bentoml
 from starlette.responses import JSONResponse, Response
 
+from recops.redaction import install_log_redaction
 from recops.serving.admin import AdminAccess, bound_host
 from recops.serving.config import SNAPSHOT_FILE, load_serve_config
 from recops.serving.errors import ServingError
@@ -35,6 +36,7 @@ log = logging.getLogger("recops.serving")
 # (loads, swaps, failed reloads) to the same handler.
 logging.getLogger("recops").setLevel(os.environ.get("RECOPS_LOG_LEVEL", "INFO"))
 quiet_client_errors()  # a rejected request is one log line, not a traceback
+install_log_redaction()  # no password of a URI (MLFLOW_TRACKING_URI...) in any log line
 # A bento carries the config snapshot written by `recops bento build` next to this file.
 CONFIG, CONFIG_ORIGIN = load_serve_config(Path(__file__).with_name(SNAPSHOT_FILE))
 LIMITS = CONFIG.limits

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from recops.errors import RecopsError
+from recops.redaction import redact
 
 
 class ServingError(RecopsError):
@@ -29,17 +28,8 @@ class PortInUseError(RecopsError):
     """`recops serve`: the address the server should bind is taken (another server?)."""
 
 
-#: `scheme://user:password@` in any text (a URI, an exception message quoting one).
-_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]*):[^@\s/]*@")
-
-
-def redacted(text: str) -> str:
-    """`text` with the password of every URI in it replaced (`http://alice:***@host`)."""
-    return _CREDENTIALS.sub(r"\1:***@", text)
-
-
 def short_error(exc: BaseException) -> str:
     """The first line of an exception, at most 300 characters (MLflow's are long), with no
     password of a URI in it."""
     text = str(exc).strip().splitlines()
-    return redacted(f"{type(exc).__name__}: {(text[0] if text else '')[:300]}")
+    return redact(f"{type(exc).__name__}: {(text[0] if text else '')[:300]}")

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recops.models.recommender import Recommender
+from recops.redaction import redact
 from recops.serving.config import ServeConfig
 from recops.serving.engine import Slots
-from recops.serving.errors import redacted, short_error
+from recops.serving.errors import short_error
 from recops.serving.lastgood import SOURCE, LastGoodStore
 from recops.serving.refs import ModelRef
 from recops.serving.served import ServedModel
@@ -67,7 +68,7 @@ class RegistrySource:
         from recops.tracking.store import configure_tracking
 
         self.tracking_uri = configure_tracking()
-        self.where = redacted(self.tracking_uri)
+        self.where = redact(self.tracking_uri)
         self.model_name = model_name
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self._precomputed = precomputed
@@ -293,7 +294,7 @@ class ModelLoader:
         try:
             model = self._load(ref)
         except Exception as exc:
-            error = redacted(f"{type(exc).__name__}: {exc}")
+            error = redact(f"{type(exc).__name__}: {exc}")
             self._failed[ref.key] = error
             self.last_error = {
                 "at": _now(),
@@ -340,7 +341,7 @@ class ModelLoader:
             try:
                 model = self._load(ref)
             except Exception as exc:
-                self._failed[ref.key] = redacted(f"{type(exc).__name__}: {exc}")
+                self._failed[ref.key] = redact(f"{type(exc).__name__}: {exc}")
                 log.warning("past champion %s does not load either: %s", ref.key, short_error(exc))
                 continue
             log.warning("champion %s cannot load; serving past champion %s", wanted.key, ref.key)
