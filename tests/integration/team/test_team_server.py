@@ -76,10 +76,12 @@ def live(team: Team) -> Iterator[str]:
     """`bentoml serve` from bentos/ in live mode, following the server's champion."""
     env = server_env(
         team.tmp,
-        **client_env(team.server),
         RECOPS_ROOT=str(PROJECT_ROOT),
         RECOPS_SERVE_OVERRIDES=f"model_name={NAME} poll_interval_s=1 workers=1 "
         "precompute.enabled=false cache.size=0",
+    )
+    env.update(
+        {k: v for k, v in client_env(team.server).items() if k.startswith(("MLFLOW", "AWS"))}
     )
     proc, url = start_bentoml(
         ["service:RecOps"], PROJECT_ROOT / "bentos", env, team.tmp / "live.log"
@@ -165,6 +167,18 @@ def promote_process(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str
     return subprocess.Popen(
         cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def test_a_worker_cycle_against_the_server(team: Team) -> None:
+    """`recops worker run --once` reads the server's champion and logs its cycle there."""
+    incoming, work = team.tmp / "incoming", team.tmp / "worker"
+    incoming.mkdir(exist_ok=True)
+    team.recops(
+        "worker", "run", "--once", f"worker.incoming_dir={incoming}", f"worker.work_dir={work}"
+    )
+    experiment = team.client.get_experiment_by_name("recops-worker")
+    assert experiment is not None
+    assert team.client.search_runs([experiment.experiment_id])
 
 
 def test_artifacts_straight_to_s3(team: Team, s3: S3Server) -> None:
