@@ -7,7 +7,7 @@ factors only (no Spark needed to load or serve it).
 
 The training interactions come from the features parquet the dataset was loaded from
 (`train_events.parquet`: user_idx, item_idx, weight), read by Spark itself, so a cluster can
-read it from shared or object storage (`source: s3a://...`); a dataset built in memory (e.g. a
+read it from shared or object storage (`events_uri: s3a://...`); a dataset built in memory (e.g. a
 validation split) is handed to Spark from its matrix.
 
 Spark's ALS differs from implicit's in what its hyperparameters mean: `regParam` is scaled
@@ -111,7 +111,7 @@ class SparkALSModel(FoldInFactorModel):
         regularization: float = 0.1,
         alpha: float = 1.0,
         random_state: int | None = 42,
-        source: str | None = None,
+        events_uri: str | None = None,
         master: str = "local[*]",
         driver_memory: str | None = None,
         spark_conf: Mapping[str, Any] | None = None,
@@ -123,7 +123,7 @@ class SparkALSModel(FoldInFactorModel):
         self.regularization = float(regularization)
         self.alpha = float(alpha)
         self.random_state = random_state
-        self.source = source
+        self.events_uri = events_uri
         self.master = str(master)
         self.driver_memory = driver_memory
         self.spark_conf = dict(spark_conf or {})
@@ -157,14 +157,14 @@ class SparkALSModel(FoldInFactorModel):
         """(user_idx, item_idx, rating): summed weights per pair, as in `user_items`."""
         from pyspark.sql import functions as F
 
-        uri = self.source or dataset.events_uri
+        uri = self.events_uri or dataset.events_uri
         if uri is None:
             return spark.createDataFrame(_matrix_frame(dataset.user_items))
         log.info("Spark reads the training interactions from %s", uri)
         events = spark.read.parquet(str(uri))
         missing = {Columns.user_idx, Columns.item_idx, Columns.weight} - set(events.columns)
         if missing:
-            raise ConfigError(f"model.source {uri}: no column(s) {', '.join(sorted(missing))}")
+            raise ConfigError(f"model.events_uri {uri}: no column(s) {', '.join(sorted(missing))}")
         return events.groupBy(Columns.user_idx, Columns.item_idx).agg(
             F.sum(Columns.weight).cast("float").alias(_RATING)
         )

@@ -49,7 +49,7 @@ def test_a_source_without_the_columns_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
     pd.DataFrame({"user": [0], "item": [1]}).to_parquet(bad)
     with pytest.raises(ConfigError, match=r"bad.parquet: no column\(s\) item_idx, user_idx"):
-        spark_model(source=str(bad)).fit(world(0))
+        spark_model(events_uri=str(bad)).fit(world(0))
 
 
 def test_it_serves_through_the_same_service_code_without_spark(
