@@ -7,7 +7,7 @@ factors only (no Spark needed to load or serve it).
 
 The training interactions come from the features parquet the dataset was loaded from
 (`train_events.parquet`: user_idx, item_idx, weight), read by Spark itself, so a cluster can
-read it from shared or object storage (`source: s3a://...`); a dataset built in memory (e.g. a
+read it from shared or object storage (`events_uri: s3a://...`); a dataset built in memory (e.g. a
 validation split) is handed to Spark from its matrix.
 
 Spark's ALS differs from implicit's in what its hyperparameters mean: `regParam` is scaled
@@ -17,10 +17,12 @@ by each user's (item's) number of interactions (ALS-WR) and the confidence is
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,10 +47,9 @@ def spark_missing() -> str | None:
     """Why Spark cannot run here (None when it can): pyspark or Java missing."""
     if importlib.util.find_spec("pyspark") is None:
         return "pyspark is not installed (pip install 'recops[spark]')"
-    java_home = os.environ.get("JAVA_HOME")
-    if not (java_home and os.path.exists(os.path.join(java_home, "bin", "java"))):
-        if shutil.which("java") is None:
-            return "Java is not installed (Debian package openjdk-17-jre-headless)"
+    java_home = os.environ.get("JAVA_HOME", "")
+    if not os.path.exists(os.path.join(java_home, "bin", "java")) and not shutil.which("java"):
+        return "Java is not installed (Debian package openjdk-17-jre-headless)"
     return None
 
 
@@ -78,6 +79,7 @@ def spark_session(
         SparkSession.builder.master(master)
         .appName("recops")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
     )
@@ -88,6 +90,12 @@ def spark_session(
     log.info("starting Spark (%s)", master)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    if session.sparkContext.getCheckpointDir() is None:
+        # ALS checkpoints its factors every few iterations only with a checkpoint folder;
+        # without one the lineage grows until the JVM's stack overflows.
+        folder = tempfile.mkdtemp(prefix="recops-spark-checkpoints-")
+        atexit.register(shutil.rmtree, folder, True)
+        session.sparkContext.setCheckpointDir(folder)
     return session
 
 
@@ -103,10 +111,11 @@ class SparkALSModel(FoldInFactorModel):
         regularization: float = 0.1,
         alpha: float = 1.0,
         random_state: int | None = 42,
-        source: str | None = None,
+        events_uri: str | None = None,
         master: str = "local[*]",
         driver_memory: str | None = None,
         spark_conf: Mapping[str, Any] | None = None,
+        num_blocks: int | None = None,
     ) -> None:
         super().__init__()
         self.factors = int(factors)
@@ -114,17 +123,21 @@ class SparkALSModel(FoldInFactorModel):
         self.regularization = float(regularization)
         self.alpha = float(alpha)
         self.random_state = random_state
-        self.source = source
+        self.events_uri = events_uri
         self.master = str(master)
         self.driver_memory = driver_memory
         self.spark_conf = dict(spark_conf or {})
+        self.num_blocks = None if num_blocks is None else int(num_blocks)
 
     def _fit(self, dataset: Dataset) -> None:
         from pyspark.ml.recommendation import ALS
 
         spark = spark_session(self.master, self.driver_memory, self.spark_conf)
         ratings = self._ratings(spark, dataset)
+        blocks = self.num_blocks or spark.sparkContext.defaultParallelism
         estimator = ALS(
+            numUserBlocks=blocks,
+            numItemBlocks=blocks,
             rank=self.factors,
             maxIter=self.iterations,
             regParam=self.regularization,
@@ -144,14 +157,14 @@ class SparkALSModel(FoldInFactorModel):
         """(user_idx, item_idx, rating): summed weights per pair, as in `user_items`."""
         from pyspark.sql import functions as F
 
-        uri = self.source or dataset.events_uri
+        uri = self.events_uri or dataset.events_uri
         if uri is None:
             return spark.createDataFrame(_matrix_frame(dataset.user_items))
         log.info("Spark reads the training interactions from %s", uri)
         events = spark.read.parquet(str(uri))
         missing = {Columns.user_idx, Columns.item_idx, Columns.weight} - set(events.columns)
         if missing:
-            raise ConfigError(f"model.source {uri}: no column(s) {', '.join(sorted(missing))}")
+            raise ConfigError(f"model.events_uri {uri}: no column(s) {', '.join(sorted(missing))}")
         return events.groupBy(Columns.user_idx, Columns.item_idx).agg(
             F.sum(Columns.weight).cast("float").alias(_RATING)
         )

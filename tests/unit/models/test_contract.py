@@ -19,7 +19,12 @@ MODEL_NAMES = sorted(p.stem for p in (Path(__file__).parents[3] / "conf" / "mode
 VARIANTS = ["ease model.recency_half_life=2", "itemknn model.recency_half_life=2"]
 #: Models on an engine: what they need, and the overrides the tests run them with (Spark on
 #: two local cores; the session is started once per test process and shared).
-ENGINES = {"spark_als": (spark_missing, ["spark.master='local[2]'"])}
+ENGINES = {
+    "spark_als": (
+        spark_missing,
+        ["spark.master='local[2]'", "model.iterations=5"],
+    )
+}
 
 
 def build(spec: str, **overrides: object) -> RecModel:
