@@ -68,6 +68,7 @@ lint: install
 	ruff check src pipelines tests bentos
 	ruff format --check src pipelines tests bentos
 	mypy
+	lint-imports  # layering contracts in pyproject.toml [tool.importlinter]
 
 format: install
 	ruff check --fix src pipelines tests bentos

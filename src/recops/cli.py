@@ -10,7 +10,7 @@ import typer
 from omegaconf import OmegaConf
 
 from recops.backup.cli import backup_app
-from recops.cli_support import exit_on_error
+from recops.cli_support import exit_on_error, prepare_cli
 from recops.config import compose, find_project_root
 from recops.console import console
 from recops.gdpr.cli import gdpr_app
@@ -25,6 +25,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def main() -> None:
+    """RecOps: train, evaluate, register and serve recommenders around MLflow."""
+    prepare_cli()
+
+
 Overrides = Annotated[
     list[str] | None,
     typer.Argument(help="Hydra overrides, e.g. model=als model.factors=64 data=movielens_small"),

@@ -1,19 +1,55 @@
-"""Turn user-facing errors into one clear line and a non-zero exit, not a traceback."""
+"""Turn user-facing errors into one clear line and a non-zero exit, not a traceback.
+
+The line is printed as plain text (no rich markup or emoji codes are interpreted in it) with
+credentials redacted. Errors from the MLflow client (an unreachable or failing tracking store)
+are printed the same way instead of a traceback that would show the tracking URI.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rich.text import Text
+
 from recops.console import console
 from recops.errors import RecopsError
+from recops.redaction import install_log_redaction, redact
+
+#: A CLI answers within seconds when the tracking server is down, instead of MLflow's
+#: default retries for minutes (a user's own setting wins).
+CLI_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+def print_error(message: str) -> None:
+    """`error: <message>` on stderr, redacted, markup and emoji codes printed literally."""
+    console.print(Text.assemble(("error:", "bold red"), " ", redact(message)), soft_wrap=True)
+
+
+def prepare_cli() -> None:
+    """Quick failure on an unreachable tracking server; redacted log lines."""
+    for key, value in CLI_HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    install_log_redaction()
 
 
 @contextmanager
 def exit_on_error() -> Iterator[None]:
+    from mlflow.exceptions import MlflowException
+
+    prepare_cli()
     try:
         yield
     except RecopsError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        print_error(str(exc))
         sys.exit(1)
+    except MlflowException as exc:
+        print_error(f"MLflow: {first_line(exc.message)}")
+        sys.exit(1)
+
+
+def first_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else ""

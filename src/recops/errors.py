@@ -33,3 +33,7 @@ class RegistryError(RecopsError):
 class ArtifactIntegrityError(RegistryError):
     """A registered model's files are missing, or differ from the checksums recorded at
     registration (changed or truncated in the artifact store)."""
+
+
+class StoreUnreachableError(RecopsError):
+    """The MLflow tracking/registry store cannot be reached or answers with a server error."""

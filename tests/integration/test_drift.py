@@ -16,8 +16,9 @@ from mlflow.tracking import MlflowClient
 
 from recops.config import compose
 from recops.data.sources.synthetic import SyntheticSource
-from recops.monitoring.stage import drift_cli, drift_stage
+from recops.monitoring.stage import drift_cli
 from recops.pipeline.context import StagePaths
+from recops.pipeline.drift import drift_stage
 from recops.pipeline.prepare import ingest_stage
 from recops.pipeline.stages import run_chain
 

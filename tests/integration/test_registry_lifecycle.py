@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -122,20 +124,22 @@ def test_happy_path_candidate_to_challenger_to_champion(reg: Reg) -> None:
     assert "gate stage failed" in refused and "v2 is not the challenger" in refused
 
     out = reg.cli("promote", "--version", "2", "--to", "challenger")
-    assert "promote challenger none -> v2 by tester" in out
+    assert "promote challenger none -> v2 by " in out and "(RECOPS_ACTOR=tester)" in out
     out = reg.cli("promote", "--version", "2", "--to", "champion")
-    assert "promote champion v1 -> v2 by tester: all gates passed" in out
+    assert "promote champion v1 -> v2 by " in out
+    assert "(RECOPS_ACTOR=tester): all gates passed" in out
     assert reg.aliases() == {"champion": "2", "candidate": "3"}  # the challenger moved up
     assert reg.history() == ["1"]
 
     records = reg.audit()
     assert [r["action"] for r in records] == ["refused", "promote", "promote"]
     champion = records[-1]
-    assert (champion["from_version"], champion["to_version"], champion["actor"]) == (
+    assert (champion["from_version"], champion["to_version"], champion["actor_override"]) == (
         "1",
         "2",
         "tester",
     )
+    assert champion["actor"] == f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
     gates = {g["name"]: g["passed"] for g in champion["gates"]}
     assert gates == dict.fromkeys(
         ["stage", "artifacts", "loads", "smoke", "metric", "segments", "coverage"], True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -12,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.columns import Columns
 from recops.config import compose
-from recops.pipeline.context import StagePaths
+from recops.paths import StagePaths
 from recops.pipeline.register import register_stage
 from recops.pipeline.stages import run_chain
 
@@ -88,6 +89,11 @@ def test_gate_keeps_champion_and_rerun_creates_no_new_version(
     assert len(client.search_model_versions(f"name='{MODEL_NAME}'")) == 2
     report = json.loads((paths.reports_dir / "registry.json").read_text())
     assert report["version"] == reg["version"]
+    # standalone runs never write the DVC-tracked reports (paths.reports_dir)
+    assert paths.reports_dir.parent == tmp_path / "cache"
+    assert (paths.reports_dir / "metrics.json").exists()
+    assert not (tmp_path / "reports" / "metrics.json").exists()
+    assert not (tmp_path / "reports" / "registry.json").exists()
 
 
 def test_a_better_model_takes_over_and_remembers_the_previous_champion(
@@ -106,3 +112,20 @@ def test_register_false_skips_registration(tmp_path: Path, mlflow_store: str) ->
     summary = run_chain(compose(tiny_overrides(tmp_path, model="popularity", register="false")))
     assert summary["registry"] == {"skipped": True}
     assert MlflowClient().search_registered_models() == []
+
+
+@pytest.mark.parametrize("bad", ["model.factors=-1", "eval.ks=[0]", "data=events"])
+def test_a_bad_config_is_one_clear_line_and_logs_nothing(bad: str, tmp_path: Path) -> None:
+    overrides = [o for o in tiny_overrides(tmp_path) if not o.startswith("data.")]
+    cmd = ["python", "-m", "pipelines.train", *overrides, bad]
+    cmd.append(f"hydra.run.dir={tmp_path / 'hydra'}")
+    proc = subprocess.run(
+        cmd, cwd=PROJECT_ROOT, env=project_env(tmp_path), capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    key = bad.split("=")[0] if bad != "data=events" else "data.path"
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and key in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was logged (not even a store made)

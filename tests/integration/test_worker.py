@@ -25,7 +25,7 @@ from recops.config import compose
 from recops.data.sources.synthetic import SyntheticSource
 from recops.data.store import EventStore
 from recops.models.als import ALSModel
-from recops.pipeline.context import dataset_key
+from recops.paths import dataset_key
 from recops.pipeline.stages import run_chain
 from recops.tracking.model_files import load_registered_recommender
 from recops.worker.cycle import Worker
@@ -171,6 +171,75 @@ def test_failed_or_killed_training_leaves_no_registry_entry_and_the_next_cycle_s
         ("failed", "FAILED"),
         (recovered.outcome, "FINISHED"),
     ]
+
+
+def kill_worker_at(point: str, tmp: Path, overrides: list[str]) -> None:
+    """`recops worker run --once`, killed with SIGKILL when it reaches pause point `point`."""
+    marker = tmp / f"paused-{point}"
+    env = project_env(tmp, RECOPS_PAUSE_AT=point, RECOPS_PAUSE_FILE=str(marker))
+    log = tmp / f"worker-{point}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["recops", "worker", "run", "--once", *overrides], cwd=PROJECT_ROOT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        assert eventually(lambda: marker.exists() or proc.poll() is not None, 300)
+        assert marker.exists(), log.read_text()[-3000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def worker_state(tmp: Path) -> dict[str, Any]:
+    return dict(json.loads((tmp / "worker" / "state.json").read_text()))
+
+
+def test_a_kill_right_after_the_first_ingest_leaves_the_batch_untrained(
+    world: list[str], tmp_path: Path
+) -> None:
+    drop(tmp_path / "incoming", "shifted.csv", shifted=True)
+    kill_worker_at("worker-ingested", tmp_path, world)
+    assert store_counts(world)["batches"] == 2  # the ingest committed before the kill
+    assert worker_state(tmp_path)["trained_through_batch"] == 1
+
+    record = Worker(compose(world)).run_cycle()  # the restarted worker
+    assert record.action == "retrain_now" and record.max_psi is not None  # drift was checked
+    assert record.outcome in ("retrained_promoted", "retrained_not_promoted")
+    assert worker_state(tmp_path)["trained_through_batch"] == 2
+
+
+def test_a_kill_during_the_workers_registration_is_recovered(
+    world: list[str], tmp_path: Path
+) -> None:
+    overrides = [*world, "worker.retrain_every=0s"]  # retrain whenever data arrived
+    drop(tmp_path / "incoming", "week9-10.csv", shifted=False)
+    kill_worker_at("registration-created", tmp_path, overrides)
+    client = MlflowClient()
+    orphan = client.get_model_version(MODEL, "2")
+    assert orphan.tags["recops.registration"].startswith("pending")
+    killed_training_run = orphan.run_id
+    assert client.get_run(killed_training_run).info.status == "FINISHED"
+
+    recovered = Worker(compose(overrides)).run_cycle()
+    assert recovered.outcome in ("retrained_promoted", "retrained_not_promoted")
+    orphan = client.get_model_version(MODEL, "2")
+    assert "recops.archived" in orphan.tags and orphan.tags["recops.registration"] == "complete"
+    live = [
+        v
+        for v in versions(client)
+        if "recops.archived" not in client.get_model_version(MODEL, v).tags
+    ]
+    assert live == ["1", recovered.model_version] and recovered.model_version == "3"
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "reports" / "registry" / "audit.jsonl").read_text().splitlines()
+    ]
+    archived = [r for r in records if r["action"] == "archive"]
+    assert [r["from_version"] for r in archived] == ["2"]
+    assert "registration interrupted" in archived[0]["reason"]
+    cycles = cycle_runs(client)
+    assert (cycles[0]["outcome"], cycles[0]["status"]) == ("failed", "FAILED")
 
 
 @contextmanager

@@ -51,3 +51,31 @@ def test_shared_state_root_escapes_dvc_temp_copies(tmp_path: Path) -> None:
     temp = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "run" / "abc"
     assert shared_state_root(temp) == tmp_path / "repo"
     assert shared_state_root(tmp_path) == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.factors=-1"], "model.factors=-1: must be an integer >= 1"),
+        (["model.factors=1.5"], "model.factors=1.5: must be an integer >= 1"),
+        (["model.regularization=-0.5"], "model.regularization=-0.5: must be a number >= 0"),
+        (["eval.ks=[0]"], "eval.ks=[0]: must be a non-empty list of integers >= 1"),
+        (["eval.ks=[]"], "eval.ks=[]: must be a non-empty list"),
+        (["data=events"], "data.path is required but not set"),
+        (["split.test_fraction=2"], "split.test_fraction=2: must be a number between 0 and 1"),
+    ],
+)
+def test_bad_configs_fail_up_front_naming_the_key(overrides: list[str], message: str) -> None:
+    from recops.config import validate_config
+    from recops.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        validate_config(compose(overrides))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
+def test_every_shipped_model_config_is_valid(model: str) -> None:
+    from recops.config import validate_config
+
+    validate_config(compose([f"model={model}", "data=events", "data.path=x.csv"]))

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.gdpr import files
 from recops.models.recommender import Recommender
-from recops.registry.versions import alias_map, all_versions, logged_model_id
+from recops.registry.versions import alias_map, all_versions
 from recops.tracking.model_files import CHECKSUM_TAG, FileManifest, file_checksums
 
 ERASED_TAG = "recops.gdpr.erased"  # value: "<when> <n> user(s) removed (<erasure>)"
@@ -142,6 +142,16 @@ def _record_checksums(client: MlflowClient, version: ModelVersion, folder: Path)
     client.set_model_version_tag(version.name, str(version.version), CHECKSUM_TAG, fresh)
     if version.run_id:
         client.set_tag(version.run_id, CHECKSUM_TAG, fresh)
+
+
+def logged_model_id(version: ModelVersion) -> str | None:
+    """The LoggedModel behind a version (MLflow 3: `model_id`, or a `models:/m-<id>` source)."""
+    if getattr(version, "model_id", None):
+        return str(version.model_id)
+    source = str(version.source or "")
+    if source.startswith("models:/m-"):
+        return source.removeprefix("models:/").split("/")[0]
+    return None
 
 
 def tag_version(client: MlflowClient, name: str, hit: VersionHit, at: str, reason: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
@@ -15,6 +17,7 @@ class ALSModel(ImplicitFactorModel):
     """Weighted matrix factorisation for implicit feedback (confidence = 1 + alpha * weight)."""
 
     model_type = "als"
+    supports_fold_in = True
 
     def __init__(
         self,
@@ -48,7 +51,7 @@ class ALSModel(ImplicitFactorModel):
             random_state=self.random_state,
         )
 
-    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> ALSModel:
+    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> Self:
         """Fold `dataset`'s users into fixed item factors, without a full retrain.
 
         `item_factors` has one row per item of `dataset` (any values where `known` is False).

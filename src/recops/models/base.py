@@ -42,6 +42,9 @@ class RecModel(ABC):
     #: that serves everyone else unchanged; "retrain" - shared item-item parameters were learned
     #: from the user's interactions, so dropping the rows is not enough: a retrain is scheduled.
     erasure: ClassVar[str] = "retrain"
+    #: Whether `fold_in` can add new users (and items) to a fitted model's fixed item factors
+    #: without a full retrain (the worker's fast path between full retrains).
+    supports_fold_in: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._seen: sp.csr_matrix | None = None
@@ -95,6 +98,11 @@ class RecModel(ABC):
         self._seen = dataset.user_items.tocsr().astype(np.float32)
         self._fit_epochs(dataset, int(epochs))
         return self
+
+    def fold_in(self, dataset: Dataset, item_factors: np.ndarray, known: np.ndarray) -> Self:
+        """Fit `dataset`'s users against fixed `item_factors` (one row per item; rows where
+        `known` is False are solved). Only for models with `supports_fold_in`."""
+        raise NotImplementedError(f"{type(self).__name__} does not support fold-in")
 
     def _fit_epochs(self, dataset: Dataset, epochs: int) -> None:
         """Continue training for `epochs` epochs (override in iterative models)."""

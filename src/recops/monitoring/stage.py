@@ -1,4 +1,5 @@
-"""Entry points of a drift check: the DVC `drift` stage and `recops drift`."""
+"""A drift check from config: `recops drift` (windows over the event store), `run_drift` (used
+by the DVC stage in `recops.pipeline.drift`), and the pieces the worker shares."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from omegaconf import DictConfig
 from recops.config import resolve_path, to_dict
 from recops.monitoring.check import Champion, CheckContext, run_check
 from recops.monitoring.frames import SnapshotBase, StoreBase, load_side
-from recops.pipeline.context import StagePaths, dataset_key
+from recops.paths import StagePaths, dataset_key
 from recops.tracking.model_files import load_registered_recommender
 from recops.tracking.store import configure_tracking
 
@@ -26,22 +27,16 @@ CANONICAL_COLUMNS = {
 }
 
 
-def drift_stage(cfg: DictConfig, paths: StagePaths) -> dict[str, Any]:
-    """DVC stage: `drift.reference` vs `drift.current` over the exported snapshot."""
-    base = SnapshotBase(paths.snapshot_dir)
-    return _check(cfg, paths, base, str(cfg.drift.reference), str(cfg.drift.current), "dvc")
-
-
 def drift_cli(cfg: DictConfig, reference: str | None, current: str | None) -> dict[str, Any]:
     """`recops drift`: windows over the event store (which may hold more than the snapshot)."""
     paths = StagePaths.from_config(cfg)
     base = StoreBase(paths.duckdb, dataset_key(cfg.data))
     ref = reference or str(cfg.drift.reference)
     cur = current or str(cfg.drift.current)
-    return _check(cfg, paths, base, ref, cur, "cli")
+    return run_drift(cfg, paths, base, ref, cur, "cli")
 
 
-def _check(
+def run_drift(
     cfg: DictConfig,
     paths: StagePaths,
     base: StoreBase | SnapshotBase,
@@ -49,6 +44,7 @@ def _check(
     current: str,
     source: str,
 ) -> dict[str, Any]:
+    """`reference` vs `current` (window specs or paths over `base`), labelled `source`."""
     mapping = file_mapping(cfg)
     ref_side, cur_side = load_side(reference, base, mapping), load_side(current, base, mapping)
     model_enabled = bool(cfg.drift.get("model", {}).get("enabled", True))

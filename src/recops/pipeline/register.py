@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from recops.features.dataset import SplitData
-from recops.pipeline.context import StagePaths, read_json, write_json
+from recops.paths import StagePaths, read_json, write_json
 from recops.pipeline.evaluate import METRICS_FILE
 from recops.registry.comparison import GateResult, MetricComparison
 from recops.registry.gates import as_dicts, failed, run_gates

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from recops.config import validate_config
 from recops.console import setup_logging
 from recops.features.dataset import SplitData
-from recops.monitoring.stage import drift_stage
-from recops.pipeline.context import StagePaths
+from recops.paths import StagePaths
+from recops.pipeline.drift import drift_stage
 from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage, ingest_stage
 from recops.pipeline.register import register_stage
@@ -33,6 +34,7 @@ STAGES: dict[str, Stage] = {
 def run_stage(name: str, cfg: DictConfig) -> Any:
     """Run one named stage on the DVC-managed paths of `cfg.paths`."""
     setup_logging()
+    validate_config(cfg)
     return STAGES[name](cfg, StagePaths.from_config(cfg))
 
 
@@ -43,6 +45,7 @@ def run_chain(cfg: DictConfig) -> dict[str, Any]:
     for the same data/features/split config exists.
     """
     setup_logging()
+    validate_config(cfg)  # before anything is ingested or logged to MLflow
     paths = StagePaths.from_config(cfg).standalone(cfg)
     log.info(
         "standalone run: data=%s model=%s split=%s",
@@ -71,7 +74,3 @@ def cached_split(cfg: DictConfig, paths: StagePaths, ingest: dict[str, Any]) -> 
         log.info("reusing features from %s", paths.features_dir)
         return cached
     return features_stage(cfg, paths)
-
-
-def print_config(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -18,13 +18,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from recops.config import flatten
 from recops.console import step
+from recops.faults import pause_point
 from recops.features.activity import ACTIVITY_COLUMNS, RECENT_DAYS
 from recops.features.dataset import Dataset, SplitData
 from recops.models.base import RecModel
 from recops.models.recommender import Recommender
-from recops.pipeline.context import StagePaths, write_json
+from recops.paths import StagePaths, write_json
 from recops.registry.holdout import FEATURES_DIR_TAG, FEATURES_HASH_TAG, features_hash
 from recops.tracking.pyfunc import log_pyfunc
+from recops.tracking.runs import owner_tags
 from recops.tracking.store import configure_tracking, ensure_experiment, git_commit
 
 log = logging.getLogger(__name__)
@@ -184,9 +186,12 @@ def log_training_run(
     with (
         step("logging the run and model to MLflow"),
         mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"{recommender.model_type}-{snapshot}"
+            experiment_id=experiment_id,
+            run_name=f"{recommender.model_type}-{snapshot}",
+            tags=owner_tags(),
         ) as run,
     ):
+        pause_point("run-logging")
         mlflow.log_params(flatten(cfg))
         mlflow.set_tags(run_tags(cfg, stats, recommender.model_type, paths.features_dir))
         mlflow.log_metric("fit_time_s", fit_time)

@@ -4,9 +4,10 @@ and summarised in registry tags (`recops.last_move` on the model and on the vers
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
+import socket
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -23,14 +24,27 @@ LAST_MOVE_TAG = "recops.last_move"
 FORCED_TAG = "recops.forced"
 
 
-def current_actor() -> str:
-    """`$RECOPS_ACTOR`, else the login name."""
-    if actor := os.environ.get(ACTOR_ENV):
-        return actor
+def os_user() -> str:
+    """The OS account running the process (from the uid, not from environment variables)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (some containers)
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, OSError):  # no passwd entry (some containers)
         return f"uid-{os.getuid()}"
+
+
+def os_identity() -> str:
+    """`user@host` of the process: what an audit record's `actor` is."""
+    return f"{os_user()}@{socket.gethostname()}"
+
+
+def actor_override() -> str | None:
+    """`$RECOPS_ACTOR`: a name the caller claims (unchecked), recorded beside the OS identity."""
+    return os.environ.get(ACTOR_ENV) or None
+
+
+def current_actor() -> str:
+    """A display name (locks, tags): `$RECOPS_ACTOR`, else the OS user."""
+    return actor_override() or os_user()
 
 
 def utc_now() -> str:
@@ -47,7 +61,9 @@ class AuditRecord:
     from_version: str | None
     to_version: str | None
     reason: str
-    actor: str = field(default_factory=current_actor)
+    #: Who really ran it: OS user @ host. `actor_override` is `$RECOPS_ACTOR` (unchecked).
+    actor: str = field(default_factory=os_identity)
+    actor_override: str | None = field(default_factory=actor_override)
     at: str = field(default_factory=utc_now)
     forced: bool = False
     gates: list[dict[str, Any]] = field(default_factory=list)
@@ -62,7 +78,8 @@ class AuditRecord:
         move = f"{_v(self.from_version)} -> {_v(self.to_version)}"
         forced = " (forced)" if self.forced else ""
         target = f" {self.alias}" if self.alias else ""
-        return f"{self.action}{target} {move} by {self.actor}{forced}: {self.reason}"
+        claimed = f" (RECOPS_ACTOR={self.actor_override})" if self.actor_override else ""
+        return f"{self.action}{target} {move} by {self.actor}{claimed}{forced}: {self.reason}"
 
     def tag_value(self) -> str:
         """One readable line for a registry tag (the JSONL has the full record)."""

@@ -48,6 +48,8 @@ from recops.registry.versions import (
     is_usable,
     require_version,
 )
+from recops.tracking.runs import fail_stale_runs
+from recops.tracking.store import is_missing, unreachable
 
 log = logging.getLogger(__name__)
 ROLLED_BACK_TAG = "recops.rolled_back_at"
@@ -105,7 +107,9 @@ class Registry:
     def exists(self) -> bool:
         try:
             self.client.get_registered_model(self.name)
-        except MlflowException:
+        except MlflowException as exc:
+            if not is_missing(exc):
+                raise unreachable(exc) from exc
             return False
         return True
 
@@ -135,9 +139,19 @@ class Registry:
         """Audit alias moves made outside recops since it last wrote the alias state."""
         if not self.exists():
             return []
+        fail_stale_runs(self.client)
         with self.locked("checking aliases for out-of-band moves", timeout):
             self._reconcile()
             return self._sync()
+
+    def reconcile(self) -> list[AuditRecord]:
+        """Recovery after a crash: RUNNING runs of dead processes become FAILED, versions a
+        dead process left half-registered are archived (audited)."""
+        fail_stale_runs(self.client)
+        if not self.exists():
+            return []
+        with self.locked("recovering interrupted registrations"):
+            return self._reconcile()
 
     def _reconcile(self) -> list[AuditRecord]:
         """Under the lock: archive (audited) versions a dead process left half-registered."""
@@ -304,6 +318,7 @@ class Registry:
         is created pending, described, made candidate (audited), then marked complete. A run
         that already has a complete version gets no second one.
         """
+        fail_stale_runs(self.client)
         ensure_registered_model(self.client, self.name)  # a tag lock needs the model
         with self.locked(f"register run {run_id}"):
             self._reconcile()

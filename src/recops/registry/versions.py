@@ -15,6 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from recops.errors import RegistryError
+from recops.redaction import redact
+from recops.tracking.store import is_missing, unreachable
 
 #: Set by `recops registry prune` on versions it archives (value: when); see README.
 ARCHIVED_TAG = "recops.archived"
@@ -26,15 +28,13 @@ def alias_map(client: MlflowClient, name: str) -> dict[str, str]:
     try:
         model = client.get_registered_model(name)
     except MlflowException as exc:
+        if not is_missing(exc):
+            raise unreachable(exc) from exc
         raise RegistryError(
-            f"no registered model {name!r} in {mlflow.get_registry_uri()}: "
+            f"no registered model {name!r} in {redact(mlflow.get_registry_uri())}: "
             "train and register a model first (recops train ...)"
         ) from exc
     return {str(alias): str(version) for alias, version in model.aliases.items()}
-
-
-def model_tags(client: MlflowClient, name: str) -> dict[str, str]:
-    return dict(client.get_registered_model(name).tags)
 
 
 def aliases_by_version(aliases: dict[str, str]) -> dict[str, list[str]]:
@@ -48,7 +48,9 @@ def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion |
     """The version, or None when it does not exist (deleted, or never registered)."""
     try:
         return client.get_model_version(name, version)
-    except MlflowException:
+    except MlflowException as exc:
+        if not is_missing(exc) and exc.error_code != "INVALID_PARAMETER_VALUE":
+            raise unreachable(exc) from exc
         return None
 
 
@@ -96,16 +98,6 @@ def all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
         if not token:
             break
     return sorted(out, key=lambda v: int(v.version), reverse=True)
-
-
-def logged_model_id(version: ModelVersion) -> str | None:
-    """The LoggedModel id behind a version (`models:/m-<id>` source in MLflow 3)."""
-    if getattr(version, "model_id", None):
-        return str(version.model_id)
-    source = str(version.source or "")
-    if source.startswith("models:/m-"):
-        return source.removeprefix("models:/").split("/")[0]
-    return None
 
 
 @dataclass(frozen=True)

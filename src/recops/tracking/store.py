@@ -8,12 +8,17 @@ import subprocess
 from pathlib import Path
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from recops.config import shared_state_root
+from recops.errors import StoreUnreachableError
+from recops.redaction import redact
 
 log = logging.getLogger(__name__)
 DB_FILE = "mlflow.db"
+#: Makes the MLflow UI treat RecOps experiments as model development (not GenAI).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 ARTIFACT_DIR = "mlartifacts"
 
 
@@ -33,6 +38,30 @@ def configure_tracking(root: Path | None = None) -> str:
     return uri
 
 
+#: MLflow error codes meaning "no such object" (anything else: the store itself failed).
+MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+def is_missing(exc: MlflowException) -> bool:
+    """Whether the store answered "does not exist" (not an outage or a server error)."""
+    return exc.error_code in MISSING_CODES
+
+
+def unreachable(exc: Exception, uri: str | None = None) -> StoreUnreachableError:
+    """The error to raise when the store did not answer properly: names the store (without
+    credentials) and the cause, instead of blaming a missing model."""
+    uri = uri or mlflow.get_registry_uri()
+    cause = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    if "Connection refused" in cause or "NewConnectionError" in cause:
+        cause = "connection refused"
+    elif "timed out" in cause.lower() or "Read timed out" in cause:
+        cause = "timed out"
+    return StoreUnreachableError(
+        f"the MLflow store at {redact(uri)} is unreachable or failing ({redact(cause)[:300]}); "
+        "check MLFLOW_TRACKING_URI and that the tracking server runs"
+    )
+
+
 def artifact_location_for(tracking_uri: str) -> str | None:
     """Artifacts next to a local SQLite database (`<db folder>/mlartifacts`); a tracking
     server keeps its own artifact root (None).
@@ -50,9 +79,14 @@ def ensure_experiment(name: str, root: Path | None = None) -> str:
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
+            client.set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return str(experiment.experiment_id)
     location = artifact_location_for(mlflow.get_tracking_uri())
     experiment_id = client.create_experiment(name, artifact_location=location)
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     log.info("created MLflow experiment %r (%s), artifacts in %s", name, experiment_id, location)
     return str(experiment_id)
 

@@ -19,14 +19,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from recops.config import to_dict
+from recops.config import to_dict, validate_config
 from recops.data.store import EventStore
 from recops.errors import ConfigError
+from recops.faults import pause_point
 from recops.gdpr import retrain as gdpr_retrain
 from recops.monitoring.check import Champion, run_check
 from recops.monitoring.frames import EventWindow, batch_window, last_batch
 from recops.monitoring.stage import check_context, file_mapping, load_champion
-from recops.pipeline.context import StagePaths, dataset_key
+from recops.paths import StagePaths, dataset_key
+from recops.registry.lifecycle import Registry
 from recops.tracking.store import configure_tracking
 from recops.worker import incoming
 from recops.worker.settings import WorkerSettings, format_duration
@@ -74,6 +76,7 @@ class Worker:
     state is in the store, the registry and `worker.work_dir/state.json`)."""
 
     def __init__(self, cfg: DictConfig) -> None:
+        validate_config(cfg)
         self.cfg = cfg
         self.paths = StagePaths.from_config(cfg)
         self.settings = WorkerSettings.from_config(cfg, self.paths.root)
@@ -125,7 +128,13 @@ class Worker:
             log.warning("cycle %s did not finish: %s", crashed.get("cycle"), CRASHED)
             state.finish(crashed)
             state.save(self.settings.state_file)
+        self.recover()
         return state
+
+    def recover(self) -> None:
+        """Finish what a dead process left: stale RUNNING runs, half-done registrations."""
+        configure_tracking(self.paths.root)
+        Registry(self.cfg, MlflowClient(), self.paths.root).reconcile()
 
     # ------------------------------------------------------------------ the steps
 
@@ -134,7 +143,11 @@ class Worker:
         with EventStore(self.paths.duckdb) as store:
             if state.trained_through_batch is None:
                 self._bootstrap(state, last_batch(store.con, self.dataset))
+                # saved before ingesting: a crash after the ingest must not count the new
+                # batch as already trained on when the next cycle bootstraps again
+                state.save(self.settings.state_file)
             self._ingest(store, record)
+            pause_point("worker-ingested")
             latest = last_batch(store.con, self.dataset)
             trained = int(state.trained_through_batch or 0)
             due = self._schedule_due(state, latest)

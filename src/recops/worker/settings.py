@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from recops.config import resolve_path
 from recops.errors import ConfigError
 from recops.monitoring.policy import ACTIONS
-from recops.pipeline.context import StagePaths
+from recops.paths import StagePaths
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

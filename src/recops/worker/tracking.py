@@ -13,6 +13,7 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from recops.tracking.runs import owner_tags
 from recops.tracking.store import configure_tracking, ensure_experiment
 
 OUTCOMES = (
@@ -36,7 +37,7 @@ def open_cycle_run(experiment: str, cycle: int, dataset: str, root: Path | None)
     run = client.create_run(
         ensure_experiment(experiment, root),
         run_name=f"cycle-{cycle}",
-        tags={"cycle": str(cycle), "dataset": dataset, "outcome": "running"},
+        tags={"cycle": str(cycle), "dataset": dataset, "outcome": "running", **owner_tags()},
     )
     return str(run.info.run_id)
 

@@ -1,4 +1,4 @@
-"""A worker retrain: snapshot -> split -> full fit or ALS fold-in -> evaluation -> registry.
+"""A worker retrain: snapshot -> split -> full fit or fold-in -> evaluation -> registry.
 
 Nothing reaches the registry before training and evaluation both succeeded; if registering
 itself fails half-way, the versions made from the run are deleted again, so a failed cycle
@@ -19,10 +19,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from recops.data.store import EventStore
 from recops.errors import RegistryError
 from recops.features.dataset import SplitData
-from recops.models.als import ALSModel
+from recops.models.factors import FactorModel
 from recops.models.recommender import Recommender
 from recops.monitoring.check import Champion
-from recops.pipeline.context import StagePaths, read_json
+from recops.paths import StagePaths, read_json
 from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage
 from recops.pipeline.register import register_stage
@@ -58,7 +58,8 @@ def prepare_split(cfg: DictConfig, paths: StagePaths, dataset: str) -> SplitData
 
 
 def can_fold_in(champion: Champion | None) -> bool:
-    return champion is not None and isinstance(champion.recommender.model, ALSModel)
+    """The champion's model can take new users into its item factors (`supports_fold_in`)."""
+    return champion is not None and champion.recommender.model.supports_fold_in
 
 
 def train_full(cfg: DictConfig, paths: StagePaths, split: SplitData) -> Trained:
@@ -69,11 +70,11 @@ def train_full(cfg: DictConfig, paths: StagePaths, split: SplitData) -> Trained:
 def train_fold_in(
     cfg: DictConfig, paths: StagePaths, split: SplitData, champion: Champion
 ) -> Trained:
-    """The champion's ALS item factors, with this split's users (and new items) folded in."""
+    """The champion's item factors, with this split's users (and new items) folded in."""
     base = champion.recommender.model
-    if not isinstance(base, ALSModel) or base.item_factors is None:
-        raise TypeError(f"fold-in needs an ALS champion, got {champion.recommender.model_type}")
-    model = ALSModel(**base.get_params())
+    if not (base.supports_fold_in and isinstance(base, FactorModel)) or base.item_factors is None:
+        raise TypeError(f"{champion.recommender.model_type} does not support fold-in")
+    model = type(base)(**base.get_params())
     index = champion.recommender.items.lookup(split.train.items.external_ids)
     known = index >= 0
     factors = np.zeros((split.train.n_items, base.item_factors.shape[1]), np.float32)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import socket
 from pathlib import Path
 
 import pytest
@@ -24,10 +27,20 @@ def gates() -> list[dict[str, object]]:
     ]
 
 
-def test_actor_comes_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_actor_is_the_os_identity_and_the_env_only_a_claim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("RECOPS_ACTOR", "ci-bot")
+    monkeypatch.setenv("USER", "mallory")  # environment variables do not make the identity
+    monkeypatch.setenv("LOGNAME", "mallory")
     assert current_actor() == "ci-bot"
-    assert AuditRecord("promote", "m", "champion", "1", "2", "why").actor == "ci-bot"
+    record = AuditRecord("promote", "m", "champion", "1", "2", "why")
+    user = pwd.getpwuid(os.getuid()).pw_name
+    assert record.actor == f"{user}@{socket.gethostname()}" and "mallory" not in record.actor
+    assert record.actor_override == "ci-bot"
+    assert record.summary().endswith(f"by {record.actor} (RECOPS_ACTOR=ci-bot): why")
+    monkeypatch.delenv("RECOPS_ACTOR")
+    assert AuditRecord("promote", "m", "champion", "1", "2", "why").actor_override is None
 
 
 def test_log_is_append_only_jsonl(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Serving: the BentoML service logic, model loading and swapping, canary, caches."""
