@@ -23,6 +23,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from recops.console import progress
 from recops.gdpr import files
 from recops.models.recommender import Recommender
 from recops.registry.versions import alias_map, all_versions
@@ -89,15 +90,18 @@ def scan_versions(
     except Exception:  # no registered model: nothing to scan
         return [], []
     hits, unreadable = [], []
-    for version in all_versions(client, name):
-        try:
-            with downloaded(version) as folder:
-                hit = _check(client, version, folder, user_id, by_version, redact)
-        except (MlflowException, OSError) as exc:
-            unreadable.append(f"v{version.version}: {exc}")
-            continue
-        if hit is not None:
-            hits.append(hit)
+    versions = all_versions(client, name)
+    with progress(f"checking the versions of {name}", len(versions), "versions") as bar:
+        for version in versions:
+            bar.advance(1)
+            try:
+                with downloaded(version) as folder:
+                    hit = _check(client, version, folder, user_id, by_version, redact)
+            except (MlflowException, OSError) as exc:
+                unreadable.append(f"v{version.version}: {exc}")
+                continue
+            if hit is not None:
+                hits.append(hit)
     return hits, unreadable
 
 
