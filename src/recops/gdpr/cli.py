@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -104,20 +106,17 @@ def delete_user_command(
         console.print(f"  [yellow]still holds the id:[/] {escape(path)} (see `recops gdpr purge`)")
     mode = (retrain or Retrain(str(cfg.gdpr.get("retrain", "next-cycle")))).value
     if report.retrain and mode == Retrain.now.value:
-        _retrain_now(cfg)
+        _retrain_now(list(overrides or []))
 
 
-def _retrain_now(cfg: Any) -> None:
-    from recops.worker.runner import run_worker
-
-    console.print("retraining now (one worker cycle)")
-    with exit_on_error():
-        records = run_worker(cfg, once=True)
-    record = records[-1] if records else None
-    if record is None or record.outcome == "failed":
-        console.print(f"[red]retrain failed[/]: {escape(str(getattr(record, 'error', '')))}")
+def _retrain_now(overrides: list[str]) -> None:
+    """One worker cycle in its own process (it takes the worker lock and honours the
+    request); if it fails the request stays for the running worker's next cycle."""
+    console.print("retraining now: `recops worker run --once`")
+    cmd = [sys.executable, "-m", "recops.cli", "worker", "run", "--once", *overrides]
+    if subprocess.run(cmd, check=False).returncode != 0:
+        console.print("[red]the retrain cycle failed[/]: the worker's next cycle retries it")
         raise typer.Exit(1)
-    console.print(f"retrained: v{record.model_version} ({record.outcome})")
 
 
 @gdpr_app.command("purge")

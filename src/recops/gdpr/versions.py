@@ -23,9 +23,10 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from recops.console import progress
 from recops.gdpr import files
 from recops.models.recommender import Recommender
-from recops.registry.versions import alias_map, all_versions, logged_model_id
+from recops.registry.versions import alias_map, all_versions
 from recops.tracking.model_files import CHECKSUM_TAG, FileManifest, file_checksums
 
 ERASED_TAG = "recops.gdpr.erased"  # value: "<when> <n> user(s) removed (<erasure>)"
@@ -89,15 +90,18 @@ def scan_versions(
     except Exception:  # no registered model: nothing to scan
         return [], []
     hits, unreadable = [], []
-    for version in all_versions(client, name):
-        try:
-            with downloaded(version) as folder:
-                hit = _check(client, version, folder, user_id, by_version, redact)
-        except (MlflowException, OSError) as exc:
-            unreadable.append(f"v{version.version}: {exc}")
-            continue
-        if hit is not None:
-            hits.append(hit)
+    versions = all_versions(client, name)
+    with progress(f"checking the versions of {name}", len(versions), "versions") as bar:
+        for version in versions:
+            bar.advance(1)
+            try:
+                with downloaded(version) as folder:
+                    hit = _check(client, version, folder, user_id, by_version, redact)
+            except (MlflowException, OSError) as exc:
+                unreadable.append(f"v{version.version}: {exc}")
+                continue
+            if hit is not None:
+                hits.append(hit)
     return hits, unreadable
 
 
@@ -142,6 +146,16 @@ def _record_checksums(client: MlflowClient, version: ModelVersion, folder: Path)
     client.set_model_version_tag(version.name, str(version.version), CHECKSUM_TAG, fresh)
     if version.run_id:
         client.set_tag(version.run_id, CHECKSUM_TAG, fresh)
+
+
+def logged_model_id(version: ModelVersion) -> str | None:
+    """The LoggedModel behind a version (MLflow 3: `model_id`, or a `models:/m-<id>` source)."""
+    if getattr(version, "model_id", None):
+        return str(version.model_id)
+    source = str(version.source or "")
+    if source.startswith("models:/m-"):
+        return source.removeprefix("models:/").split("/")[0]
+    return None
 
 
 def tag_version(client: MlflowClient, name: str, hit: VersionHit, at: str, reason: str) -> None:

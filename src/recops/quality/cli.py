@@ -29,7 +29,7 @@ def validate_command(
     """Data-quality report: duplicates, nulls, malformed values, time range, history,
     coverage, cold share, event mix, quarantine (reports/validation/)."""
     from recops.monitoring.stage import file_mapping
-    from recops.pipeline.context import dataset_key
+    from recops.paths import dataset_key
     from recops.quality.checks import Limits
     from recops.quality.report import parse_thresholds, validate
 

@@ -140,15 +140,6 @@ class Worker:
 
     def _cycle(self, state: WorkerState, record: CycleRecord) -> None:
         erasure = gdpr_retrain.pending(self.settings.erasure_request)
-        if erasure is not None:  # a GDPR erasure left versions that must be retrained
-            with EventStore(self.paths.duckdb) as store:
-                latest = last_batch(store.con, self.dataset)
-            record.retrain_reason = erasure.reason
-            self._retrain("full", load_champion(self.cfg, self.paths.root), record)
-            gdpr_retrain.done(self.settings.erasure_request, erasure)
-            state.trained_through_batch = state.checked_through_batch = latest
-            state.last_trained_at = iso(utc_now())
-            return
         with EventStore(self.paths.duckdb) as store:
             if state.trained_through_batch is None:
                 self._bootstrap(state, last_batch(store.con, self.dataset))
@@ -160,11 +151,18 @@ class Worker:
             latest = last_batch(store.con, self.dataset)
             trained = int(state.trained_through_batch or 0)
             due = self._schedule_due(state, latest)
-            if latest <= int(state.checked_through_batch or 0) and not due:
+            if erasure is None and latest <= int(state.checked_through_batch or 0) and not due:
                 record.outcome = "no_new_data"
                 return
             reference = self._side(store, 0, trained, "training data") if trained else None
             current = self._side(store, trained, latest, "arrived since")
+        if erasure is not None:  # a GDPR erasure left versions that must be retrained
+            record.retrain_reason = erasure.reason
+            self._retrain("full", load_champion(self.cfg, self.paths.root), record)
+            gdpr_retrain.done(self.settings.erasure_request, erasure)
+            state.trained_through_batch = state.checked_through_batch = latest
+            state.last_trained_at = iso(utc_now())
+            return
         if current.events.empty:  # only rows the store already had arrived
             state.checked_through_batch, record.outcome = latest, "no_new_data"
             return
