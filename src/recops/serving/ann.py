@@ -4,12 +4,12 @@ index for big catalogues of factor/embedding models.
 The index is faiss's IVF-Flat with inner product (`serve.ann`): items are assigned to `nlist`
 k-means lists; a query scans the `nprobe` lists whose centroids score highest. It keeps the
 item vectors uncompressed, so the scores it ranks by are exact dot products; recall is lost
-only to the lists it does not probe. Chosen over HNSW (faiss HNSW, usearch, hnswlib) after
-measuring build time, memory and recall on 100k and 1M structured factors (see
-reports/benchmarks/scale_serving.md): IVF-Flat builds 3-4x faster than usearch's HNSW, uses one
-copy of the vectors, reaches recall@10 >= 0.99 at nprobe 16 with nlist = sqrt(n), and faiss is
-maintained (hnswlib's last release is from 2023). faiss's HNSW gave poor recall under inner
-product.
+only to the lists it does not probe. Chosen over HNSW after measuring build time, memory,
+recall and query time on the same 100k structured factors (reports/benchmarks/ann_choice.md:
+IVF-Flat built in 9 s vs 60 s for faiss HNSW and 210 s for usearch HNSW, recall@10 0.998 vs
+0.85 and 0.985, fastest queries) and at 1M items (reports/benchmarks/scale_serving.md: recall
+0.99 at nprobe 16 with nlist = sqrt(n)); it holds one copy of the vectors, and faiss is
+maintained (hnswlib's last release is from 2023).
 
 Candidates are re-scored with the model's own `score_items` and filtered exactly (seen items,
 excluded items, allow-lists); when too few survive, the search widens, then falls back to exact.
