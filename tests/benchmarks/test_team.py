@@ -35,7 +35,7 @@ from recops.pipeline.prepare import features_stage, ingest_stage
 from ..integration.team.engines import EngineMissing, MlflowServer, Postgres, S3Server, client_env
 from .conftest import ML_SMALL, PROJECT_ROOT, RESULTS
 
-TUNE_TRIALS = 6
+TUNE_TRIALS = 4
 OPTUNA_TRIALS = 20
 STEP = re.compile(
     r"recops: (reading snapshot|building features|training|evaluating).* done in ([\d.]+) s"

@@ -82,6 +82,8 @@ def spark_session(
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
+        # pandas writes nanosecond timestamps, which Spark refuses to read otherwise
+        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
     )
     if driver_memory:
         builder = builder.config("spark.driver.memory", str(driver_memory))

@@ -33,7 +33,7 @@ class Team:
 
     @property
     def overrides(self) -> list[str]:
-        extra = {"registry.model_name": NAME, "experiment": NAME, "model.show_progress": "false"}
+        extra = {"registry.model_name": NAME, "experiment": NAME}
         return tiny_overrides(self.tmp, **SMALL, **extra)
 
     @property
@@ -66,7 +66,7 @@ def team(
 ) -> Team:
     """v1 (ALS) registered and champion through `python -m pipelines.train` on the server."""
     team = Team(tmp_path_factory.mktemp("team"), mlflow_server, s3)
-    team.train("model=als", "model.factors=8")
+    team.train("model=als", "model.factors=8", "model.show_progress=false")
     assert team.champion() == "1"
     return team
 
