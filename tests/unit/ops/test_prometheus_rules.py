@@ -70,7 +70,11 @@ def test_the_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
     text = (tmp_path / "rules.yml").read_text()
     (tmp_path / "rules.yml").write_text(text.replace("increase5m > 10", "increase5m > 20"))
     proc = subprocess.run(
-        [str(PROMTOOL), "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True
+        [str(PROMTOOL), "test", "rules", "tests.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0 and "ModelLoadFailure" in proc.stdout + proc.stderr
 
