@@ -227,7 +227,7 @@ def test_unredactable_version_is_retrained_by_the_worker(tmp_path: Path) -> None
     done = project.cli("gdpr", "delete-user", "--user-id", user, "--retrain", "now")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
-    assert "retrain requested" in out and "retrained_promoted" in out and "v2" in out, out
+    assert "retrain requested" in out and "full (GDPR erasure" in out and ": v2 ->" in out, out
     record = read_audit(root / "reports" / "gdpr" / "audit.jsonl")[-1]
     assert record["versions"][0]["erasure"] == "retrain" and record["retrain"]["versions"] == ["1"]
     assert not (root / "data" / "gdpr" / "retrain.json").exists()  # honoured and cleared
