@@ -21,12 +21,13 @@ from pathlib import Path
 import httpx
 import mlflow
 import pytest
+from mlflow.tracking import MlflowClient
 
 from recops.config import compose
 from recops.pipeline.stages import run_chain
-from recops.registry.promotion import load_version
 from recops.serving.config import ContainerConfig
 from recops.serving.container import engine_env, health
+from recops.tracking.model_files import load_registered_recommender
 
 from .conftest import PROJECT_ROOT, tiny_overrides
 from .servers import free_port, server_env
@@ -80,7 +81,7 @@ def test_champion_image_builds_runs_and_stops_cleanly(
         compose(tiny_overrides(tmp_path, model="als", **{"model.show_progress": "false"}))
     )
     assert summary["registry"]["promoted"]
-    recommender = load_version(NAME, "1")
+    recommender = load_registered_recommender(MlflowClient(), NAME, "1")
     history = recommender.model.seen.getnnz(axis=1)
     users = [str(u) for u, n in zip(recommender.users.external_ids, history, strict=True) if n >= 5]
     mlflow.set_tracking_uri(None)

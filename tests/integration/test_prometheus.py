@@ -28,7 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.config import compose
 from recops.pipeline.stages import run_chain
-from recops.registry.promotion import load_version
+from recops.tracking.model_files import load_registered_recommender
 
 from .conftest import PROJECT_ROOT, tiny_overrides
 from .servers import free_port, server_env, start_bentoml, stop
@@ -74,7 +74,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         copy = mlflow.artifacts.download_artifacts(f"models:/{NAME}/1", dst_path=str(tmp / "v2"))
         assert str(client.create_model_version(NAME, source=copy, run_id=v1.run_id).version) == "2"
         shutil.rmtree(copy)
-        users = [str(u) for u in load_version(NAME, "1").users.external_ids]
+        users = [
+            str(u)
+            for u in load_registered_recommender(MlflowClient(), NAME, "1").users.external_ids
+        ]
         mlflow.set_tracking_uri(None)
     users_csv = tmp / "users.csv"
     users_csv.write_text("user_id\n" + "\n".join(users) + "\n")

@@ -14,7 +14,8 @@ from recops.models.bpr import BPRModel
 from recops.models.recommender import Recommender
 from recops.serving import precompute
 from recops.serving.config import ServeConfig
-from recops.serving.refs import BadRequestError, ModelRef
+from recops.serving.errors import BadRequestError
+from recops.serving.refs import ModelRef
 from recops.serving.rerank import mmr
 from recops.serving.served import Query, ServedModel
 
