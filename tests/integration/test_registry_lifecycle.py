@@ -172,7 +172,7 @@ def test_gate_refusal_names_the_gate_and_force_needs_a_reason(reg: Reg) -> None:
     assert forced["forced"] and forced["reason"] == "A/B test won"
     assert {g["name"]: g["passed"] for g in forced["gates"]}["metric"] is False
     tags = reg.client.get_model_version(NAME, "3").tags
-    assert "tester: A/B test won" in tags["recops.forced"]
+    assert "(RECOPS_ACTOR=tester): A/B test won" in tags["recops.forced"]
 
 
 def test_rollback_twice_goes_back_two_champions(reg: Reg) -> None:

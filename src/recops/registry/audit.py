@@ -42,6 +42,12 @@ def actor_override() -> str | None:
     return os.environ.get(ACTOR_ENV) or None
 
 
+def current_who() -> str:
+    """`user@host`, with the claimed `$RECOPS_ACTOR` beside it (for tags naming who did it)."""
+    claimed = actor_override()
+    return f"{os_identity()} (RECOPS_ACTOR={claimed})" if claimed else os_identity()
+
+
 def current_actor() -> str:
     """A display name (locks, tags): `$RECOPS_ACTOR`, else the OS user."""
     return actor_override() or os_user()
@@ -78,8 +84,13 @@ class AuditRecord:
         move = f"{_v(self.from_version)} -> {_v(self.to_version)}"
         forced = " (forced)" if self.forced else ""
         target = f" {self.alias}" if self.alias else ""
+        return f"{self.action}{target} {move} by {self.who}{forced}: {self.reason}"
+
+    @property
+    def who(self) -> str:
+        """`user@host`, with the claimed `$RECOPS_ACTOR` beside it when one was given."""
         claimed = f" (RECOPS_ACTOR={self.actor_override})" if self.actor_override else ""
-        return f"{self.action}{target} {move} by {self.actor}{claimed}{forced}: {self.reason}"
+        return f"{self.actor}{claimed}"
 
     def tag_value(self) -> str:
         """One readable line for a registry tag (the JSONL has the full record)."""
@@ -129,7 +140,7 @@ def write_audit(client: MlflowClient, log: AuditLog, record: AuditRecord) -> Non
         client.set_model_version_tag(record.model, version, LAST_MOVE_TAG, value)
         if record.forced:
             client.set_model_version_tag(
-                record.model, version, FORCED_TAG, f"{record.at} {record.actor}: {record.reason}"
+                record.model, version, FORCED_TAG, f"{record.at} {record.who}: {record.reason}"
             )
     except MlflowException:  # the version was deleted out of band: the JSONL has the record
         pass

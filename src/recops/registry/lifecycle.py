@@ -22,7 +22,7 @@ from recops.registry.audit import (
     OUT_OF_BAND_ACTOR,
     AuditLog,
     AuditRecord,
-    current_actor,
+    current_who,
     utc_now,
     write_audit,
 )
@@ -188,7 +188,7 @@ class Registry:
                 change.to_version,
                 OUT_OF_BAND_REASON,
                 actor=OUT_OF_BAND_ACTOR,
-                details={"detected_by": current_actor()},
+                details={"detected_by": current_who()},
             )
             write_audit(self.client, self.audit, record)
             log.warning("out-of-band move recorded: %s", record.summary())
@@ -395,5 +395,5 @@ class Registry:
     def _mark_rolled_back(self, version: str | None, reason: str) -> None:
         if version is None or get_version(self.client, self.name, version) is None:
             return
-        value = f"{utc_now()} {current_actor()}: {reason}"
+        value = f"{utc_now()} {current_who()}: {reason}"
         self.client.set_model_version_tag(self.name, version, ROLLED_BACK_TAG, value)

@@ -143,7 +143,7 @@ def archive_version(
     )  # fmt: skip
     write_audit(client, audit, record)
     client.set_model_version_tag(name, version, ARCHIVED_TAG, record.at)
-    client.set_model_version_tag(name, version, ARCHIVED_BY_TAG, record.actor)
+    client.set_model_version_tag(name, version, ARCHIVED_BY_TAG, record.who)
     return record
 
 

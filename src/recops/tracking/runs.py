@@ -3,7 +3,8 @@
 RecOps tags every run it opens with `recops.owner` (host, pid and the process's start time);
 `fail_stale_runs` marks RUNNING runs whose owner process on this host is gone FAILED, with the
 tag `recops.failed_reason`. Runs owned by another host are left alone (their process cannot be
-checked from here).
+checked from here), and so are runs that were terminated once and reopened by another process
+(DVC's evaluate stage resumes the train stage's run).
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def fail_stale_runs(client: Any) -> list[str]:
         return failed
     for run in runs:
         owner = run.data.tags.get(OWNER_TAG)
-        if owner is None or owner_alive(owner) is not False:
+        # a run reopened by a later stage (DVC's evaluate stage resumes the train run) has an
+        # end time and another process behind it than its owner: never failed from here
+        reopened = run.info.end_time is not None
+        if owner is None or reopened or owner_alive(owner) is not False:
             continue
         client.set_tag(run.info.run_id, FAILED_REASON_TAG, STALE_REASON)
         client.set_terminated(run.info.run_id, "FAILED")
