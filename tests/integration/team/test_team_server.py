@@ -176,9 +176,10 @@ def test_a_worker_cycle_against_the_server(team: Team) -> None:
     team.recops(
         "worker", "run", "--once", f"worker.incoming_dir={incoming}", f"worker.work_dir={work}"
     )
-    experiment = team.client.get_experiment_by_name("recops-worker")
+    experiment = team.client.get_experiment_by_name(f"{NAME}-worker")  # worker.experiment
     assert experiment is not None
-    assert team.client.search_runs([experiment.experiment_id])
+    runs = team.client.search_runs([experiment.experiment_id])
+    assert runs and "outcome" in runs[0].data.tags
 
 
 def test_artifacts_straight_to_s3(team: Team, s3: S3Server) -> None:
