@@ -201,7 +201,7 @@ def test_a_server_that_goes_away_is_a_clear_error_without_the_password(
 ) -> None:
     gone = MlflowServer(tmp_path / "gone", mlflow_server.postgres, s3, database="gone").start()
     uri = gone.uri.replace("http://", "http://alice:s3cret-pw@")
-    env = client_env(gone, MLFLOW_TRACKING_URI=uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
+    env = {**client_env(gone, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"), "MLFLOW_TRACKING_URI": uri}
     cmd = [sys.executable, "-m", "pipelines.train", *tiny_overrides(tmp_path, **SMALL),
            "model=als", "model.iterations=60", "model.show_progress=false",
            f"hydra.run.dir={tmp_path / 'hydra'}"]  # fmt: skip
