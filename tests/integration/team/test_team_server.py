@@ -176,9 +176,10 @@ def test_a_worker_cycle_against_the_server(team: Team) -> None:
     team.recops(
         "worker", "run", "--once", f"worker.incoming_dir={incoming}", f"worker.work_dir={work}"
     )
-    experiment = team.client.get_experiment_by_name("recops-worker")
+    experiment = team.client.get_experiment_by_name(f"{NAME}-worker")  # worker.experiment
     assert experiment is not None
-    assert team.client.search_runs([experiment.experiment_id])
+    runs = team.client.search_runs([experiment.experiment_id])
+    assert runs and "outcome" in runs[0].data.tags
 
 
 def test_artifacts_straight_to_s3(team: Team, s3: S3Server) -> None:
@@ -200,7 +201,7 @@ def test_a_server_that_goes_away_is_a_clear_error_without_the_password(
 ) -> None:
     gone = MlflowServer(tmp_path / "gone", mlflow_server.postgres, s3, database="gone").start()
     uri = gone.uri.replace("http://", "http://alice:s3cret-pw@")
-    env = client_env(gone, MLFLOW_TRACKING_URI=uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
+    env = {**client_env(gone, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"), "MLFLOW_TRACKING_URI": uri}
     cmd = [sys.executable, "-m", "pipelines.train", *tiny_overrides(tmp_path, **SMALL),
            "model=als", "model.iterations=60", "model.show_progress=false",
            f"hydra.run.dir={tmp_path / 'hydra'}"]  # fmt: skip
