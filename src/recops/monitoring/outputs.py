@@ -12,6 +12,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from recops.tracking.runs import owner_tags
 from recops.tracking.store import configure_tracking, ensure_experiment
 
 SUMMARY_FILE, REPORT_FILE = "summary.json", "report.html"
@@ -61,6 +62,7 @@ def open_check_run(summary: dict[str, Any], experiment: str, root: Path | None =
         "dataset": summary["dataset"],
         "drifted_features": ",".join(summary["drifted_features"]) or "none",
         "champion_version": str(model.get("version", "none")),
+        **owner_tags(),  # a check killed mid-logging is marked FAILED by the next recovery
     }
     run = client.create_run(
         experiment_id, run_name=f"drift-{summary['source']}-{summary['action']}", tags=tags

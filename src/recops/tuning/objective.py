@@ -28,6 +28,7 @@ from recops.models.base import RecModel
 from recops.models.recommender import Recommender
 from recops.pipeline.evaluate import evaluate_with_config
 from recops.pipeline.train import build_model
+from recops.tracking.runs import owner_tags
 from recops.tuning.space import epochs_upper_bound, parse_space, suggest_overrides
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class Objective:
                 **self.tags,
                 "trial_number": str(trial.number),
                 "optuna.study_name": self.study_name,
+                **owner_tags(),  # a killed worker's trial run is marked FAILED by recovery
             },
         )
         trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
