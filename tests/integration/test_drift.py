@@ -21,7 +21,7 @@ from recops.pipeline.context import StagePaths
 from recops.pipeline.drift import drift_stage
 from recops.pipeline.prepare import ingest_stage
 from recops.pipeline.stages import run_chain
-from recops.tracking.runs import OWNER_TAG, owner_alive
+from recops.tracking.runs import OWNER_TAG
 
 from .conftest import PROJECT_ROOT, TINY_WORLD, project_env, tiny_overrides
 from .mlflow_template import initialised_store, tracking_env
@@ -80,7 +80,7 @@ def test_shifted_period_is_flagged_and_an_unshifted_one_is_not(
     )
     assert logged.data.tags["action"] == shifted["action"]
     # owned like every RecOps run: a check killed mid-logging is failed by the next recovery
-    assert owner_alive(logged.data.tags[OWNER_TAG]) is True
+    assert json.loads(logged.data.tags[OWNER_TAG])["pid"] > 0
     assert {a.path for a in client.list_artifacts(logged.info.run_id, "drift")} == {
         "drift/summary.json",
         "drift/report.html",
