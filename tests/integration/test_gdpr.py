@@ -207,6 +207,8 @@ def test_unknown_user_is_a_clear_message(project: Project) -> None:
     assert "Traceback" not in done.stdout + done.stderr
 
 
+# over 30 s each: in `make test-all`, to keep the default suite under 15 minutes
+@pytest.mark.slow
 def test_unredactable_version_is_retrained_by_the_worker(tmp_path: Path) -> None:
     """EASE learns item-item weights from every user: the erasure redacts its rows, requests a
     retrain, and `--retrain now` runs the worker cycle that trains a version without them."""

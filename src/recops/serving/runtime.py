@@ -29,6 +29,8 @@ from recops.serving.shared import WorkerBoard
 from recops.serving.stats import RECOMMEND, ServingStats
 
 log = logging.getLogger(__name__)
+#: How often a worker checks that its BentoML arbiter is still its parent (seconds).
+PARENT_CHECK_S = 0.5
 RELOAD, CACHE_CLEAR = "reload", "cache_clear"
 #: While nothing is loaded, retry this often (s) instead of waiting a whole poll interval.
 NOT_READY_RETRY_S = 5.0
@@ -211,6 +213,12 @@ class ServingRuntime:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="recops-model-sync", daemon=True)
             self._thread.start()
+        if self.parent_pid is not None:
+            # its own thread: a long model load or registry call in the sync loop must not
+            # keep an orphaned worker serving
+            threading.Thread(
+                target=self._watch_parent, name="recops-parent-watch", daemon=True
+            ).start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -224,10 +232,13 @@ class ServingRuntime:
             self.metrics.degraded.set(1 if self.loader.degraded else 0)
         return report
 
+    def _watch_parent(self) -> None:
+        while not self._stop.wait(PARENT_CHECK_S):
+            self._exit_if_orphaned()
+
     def _run(self) -> None:
         next_poll = 0.0
         while not self._stop.is_set():
-            self._exit_if_orphaned()
             now = time.monotonic()
             if now >= next_poll and (not self.ready or self.loader.source.mode == "live"):
                 self._safely(self.refresh)

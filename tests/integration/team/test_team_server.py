@@ -182,6 +182,8 @@ def test_a_worker_cycle_against_the_server(team: Team) -> None:
     assert runs and "outcome" in runs[0].data.tags
 
 
+# over 30 s each: in `make test-all`, to keep the default suite under 15 minutes
+@pytest.mark.slow
 def test_artifacts_straight_to_s3(team: Team, s3: S3Server) -> None:
     """An experiment whose artifact root is s3:// : the client writes to S3 itself
     (`MLFLOW_S3_ENDPOINT_URL`), the server only keeps the metadata."""

@@ -78,7 +78,7 @@ def test_popularity_is_recounted_exactly(random_dataset: Dataset) -> None:
 def test_erasure_capability(name: str) -> None:
     """Models with item-item parameters learned from users need a retrain after an erasure."""
     model: RecModel = build(name)
-    expected = "redact" if name in ("als", "bpr", "popularity") else "retrain"
+    expected = "redact" if name in ("als", "spark_als", "bpr", "popularity") else "retrain"
     assert type(model).erasure == expected
 
 
