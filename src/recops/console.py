@@ -27,7 +27,21 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 
-console = Console(stderr=True)
+
+def _width() -> int | None:
+    """Terminal width on a terminal; otherwise `$COLUMNS` or 160 (rich's 80 cramps tables
+    and wraps lines in CI logs and `dvc repro > log`)."""
+    import sys
+
+    if sys.stderr.isatty():
+        return None
+    try:
+        return int(os.environ.get("COLUMNS", "160"))
+    except ValueError:
+        return 160
+
+
+console = Console(stderr=True, width=_width())
 log = logging.getLogger("recops")
 _PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _HANDLER_MARK = "_recops_handler"
