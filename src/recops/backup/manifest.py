@@ -4,25 +4,17 @@ locations at the restored folder)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recops.tracking.model_files import sha256_file
+
 MANIFEST = "manifest.json"
 FILES = "files"
 FORMAT_VERSION = 1
-_CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -46,7 +38,7 @@ class Manifest:
         self.files = {}
         for path in sorted(p for p in files_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(files_dir).as_posix()
-            self.files[rel] = {"sha256": sha256_of(path), "bytes": path.stat().st_size}
+            self.files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
     def write(self, backup: Path) -> None:
         tmp = backup / f".{MANIFEST}.tmp"

@@ -18,8 +18,9 @@ from typing import Any
 import duckdb
 
 from recops.backup.create import BackupError, copy_tree
-from recops.backup.manifest import FILES, MANIFEST, Manifest, sha256_of
+from recops.backup.manifest import FILES, MANIFEST, Manifest
 from recops.console import progress, step
+from recops.tracking.model_files import sha256_file
 
 
 def verify_backup(backup: Path) -> list[str]:
@@ -57,7 +58,7 @@ def _checksums(manifest: Manifest, files: Path) -> list[str]:
                 problems.append(
                     f"{FILES}/{name}: {path.stat().st_size} bytes, expected {expected['bytes']}"
                 )
-            elif sha256_of(path) != expected["sha256"]:
+            elif sha256_file(path) != expected["sha256"]:
                 problems.append(f"{FILES}/{name}: checksum mismatch (corrupted)")
             bar.advance(1)
     return problems
