@@ -141,6 +141,8 @@ def test_train_register_promote_rollback_and_the_live_service_follows(
     assert "champion" in listing
 
 
+# over 20 s: in `make test-all`, to keep the default suite under 15 minutes
+@pytest.mark.slow
 def test_two_concurrent_promotions_against_the_server_leave_one_winner(team: Team) -> None:
     team.train("model=popularity")
     version = str(max(int(v.version) for v in team.client.search_model_versions(f"name='{NAME}'")))
