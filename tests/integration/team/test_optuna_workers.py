@@ -54,13 +54,16 @@ def test_two_workers_share_one_study_and_one_parent_run(
 
     study = optuna.load_study(study_name="two-workers", storage=storage)
     trials = study.get_trials()
-    assert sorted(t.number for t in trials) == list(range(6))
+    # numbered without gaps or duplicates; two workers that both see 5 of 6 trials done may
+    # each start one more (Optuna has no atomic trial budget), so 6 or 7 trials
+    n = len(trials)
+    assert 6 <= n <= 7 and sorted(t.number for t in trials) == list(range(n))
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     workers = {t.user_attrs["worker"] for t in trials}
     assert 1 <= len(workers) <= 2
     parent = study.user_attrs["mlflow_parent_run_id"]
     runs = trial_runs(mlflow_server, parent)
-    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == list(range(6))
+    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == list(range(n))
     assert out.count("test (best config, full training data)") == 1  # retrained once
     parent_run = MlflowClient(tracking_uri=mlflow_server.uri).get_run(parent)
     assert "test_ndcg_at_10" in parent_run.data.metrics
