@@ -68,18 +68,26 @@ class ExactSearch:
         blocked: np.ndarray,
         allowed: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model.recommend(
-            np.array([user]),
-            n,
-            exclude_seen=exclude_seen,
-            filter_items=blocked,
-            allowed_items=allowed,
-        )
-        valid = ids[0] >= 0
-        return ids[0][valid], scores[0][valid]
+        return exact_top(self.model, user, n, exclude_seen, blocked, allowed)
 
     def info(self) -> dict[str, Any]:
         return {"search": EXACT, "reason": self.reason}
+
+
+def exact_top(
+    model: RecModel,
+    user: int,
+    n: int,
+    exclude_seen: bool,
+    blocked: np.ndarray,
+    allowed: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's exact top-`n` for one user, without the -1 padding."""
+    ids, scores = model.recommend(
+        np.array([user]), n, exclude_seen=exclude_seen, filter_items=blocked, allowed_items=allowed
+    )
+    valid = ids[0] >= 0
+    return ids[0][valid], scores[0][valid]
 
 
 def build_search(model: RecModel, cfg: AnnConfig) -> ExactSearch | AnnSearch:
@@ -235,15 +243,7 @@ class AnnSearch:
                 break  # everything was scanned: there are no more items to find
             want, nprobe = want * 4, min(nprobe * 2, self.nlist)
         self._count("exact_fallbacks")
-        ids, scores = self.model.recommend(
-            np.array([user]),
-            n,
-            exclude_seen=exclude_seen,
-            filter_items=blocked,
-            allowed_items=allowed,
-        )
-        valid = ids[0] >= 0
-        return ids[0][valid], scores[0][valid]
+        return exact_top(self.model, user, n, exclude_seen, blocked, allowed)
 
     def _exact_subset(
         self, user: int, n: int, removed: np.ndarray, allowed: np.ndarray
