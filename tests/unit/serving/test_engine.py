@@ -51,7 +51,7 @@ def test_rerank_switch(source: FakeSource) -> None:
     rt = ready_runtime(source)
     assert rt.engine.query("u10", rerank=True).rerank
     assert not rt.engine.query("u10").rerank
-    off = ready_runtime(source, rerank=make_cfg().rerank.__class__(enabled=False))
+    off = ready_runtime(source, rerank=shipped_part("rerank", enabled=False))
     assert not off.engine.query("u10", rerank=True).rerank
 
 
