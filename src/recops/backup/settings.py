@@ -23,12 +23,10 @@ class BackupSection:
 
 
 @dataclass(frozen=True)
-class BackupSettings:
+class BackupSettings(BackupSection):
+    """The `backup` section with absolute paths and what a backup takes from other groups."""
+
     root: Path
-    dir: Path
-    keep: int | None
-    store_wait_s: float
-    project_files: tuple[str, ...]
     duckdb: Path
     reports_dir: Path
     state_files: tuple[Path, ...]  # GDPR folder, worker state

@@ -38,18 +38,12 @@ class GdprSection:
 
 
 @dataclass(frozen=True)
-class GdprSettings:
+class GdprSettings(GdprSection):
     """The `gdpr` section with absolute paths (state next to the registry) and what erasure
     needs from other groups."""
 
     root: Path
     duckdb: Path
-    salt_file: Path
-    erasure_list: Path
-    retrain_request: Path
-    audit_log: Path
-    retrain: str
-    derived: tuple[Path, ...]
     model_name: str
     user_column: str  # the user column of dropped event files (worker.file / data.columns)
 
