@@ -172,6 +172,7 @@ def train_champion(tmp: Path) -> str:
 def test_serving_speed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.tracking import MlflowClient
 
+    from recops.config import compose
     from recops.serving.config import ServeConfig
     from recops.serving.refs import ModelRef
     from recops.serving.served import Query, ServedModel
@@ -193,7 +194,9 @@ def test_serving_speed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         item_ids=rec.items.external_ids.astype(str),
     )
     served = ServedModel(
-        ModelRef(NAME, "1", "champion", "registry"), rec, ServeConfig().replace(min_history=1)
+        ModelRef(NAME, "1", "champion", "registry"),
+        rec,
+        ServeConfig.from_config(compose([])).replace(min_history=1),
     )
     rows: dict[str, dict[str, Any]] = {
         "in-process Recommender.recommend (pandas facade)": in_process(

@@ -155,15 +155,18 @@ def serving(env: dict[str, str], log: Path, timeout: float = 1500) -> Iterator[t
 
 def in_process(rec: Any, users: np.ndarray) -> dict[str, Any]:
     """Index build (time, memory), search latency and recall@10 of ANN vs exact."""
+    from dataclasses import replace
+
+    from recops.config import compose
     from recops.serving.ann import ExactSearch, build_search
-    from recops.serving.config import AnnConfig
+    from recops.serving.config import ServeConfig
     from recops.serving.rerank import mmr
 
     none = np.zeros(0, np.int64)
     process = psutil.Process()
     before = process.memory_info().rss
     started = time.perf_counter()
-    ann = build_search(rec.model, AnnConfig(min_items=1))
+    ann = build_search(rec.model, replace(ServeConfig.from_config(compose([])).ann, min_items=1))
     build_s = time.perf_counter() - started
     grown = (process.memory_info().rss - before) / 2**20
     exact = ExactSearch(rec.model, "benchmark")

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.config import compose
 from recops.pipeline.stages import run_chain
-from recops.serving.config import ContainerConfig
+from recops.serving.config import ContainerConfig, ServeConfig
 from recops.serving.container import engine_env, health
 from recops.tracking.model_files import load_registered_recommender
 
@@ -42,6 +42,13 @@ pytestmark = [
     ),
     pytest.mark.skipif(os.geteuid() != 0, reason="debootstrap (the base image) needs root"),
 ]
+
+
+def shipped_container(**changes: object) -> ContainerConfig:
+    """The shipped `serve.container` (conf/ is its only home of defaults), changed."""
+    from dataclasses import replace
+
+    return replace(ServeConfig.from_config(compose([])).container, **changes)  # type: ignore[arg-type]
 
 
 def recops(args: list[str], env: dict[str, str], timeout: float = 1800) -> str:
@@ -63,7 +70,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh container image store; emptied afterwards."""
     folder = tmp_path_factory.mktemp("containers")
     yield folder
-    env = engine_env(ContainerConfig(config_dir=str(folder)))
+    env = engine_env(shipped_container(config_dir=str(folder)))
     subprocess.run(["podman", "rm", "-a", "-f"], env=env, capture_output=True, check=False)
     subprocess.run(["podman", "rmi", "-a", "-f"], env=env, capture_output=True, check=False)
     shutil.rmtree(folder, ignore_errors=True)
@@ -100,7 +107,7 @@ def test_champion_image_builds_runs_and_stops_cleanly(
     image, size_mb, build_s = match.group(1), match.group(2), match.group(3)
     assert "debootstrap" in out and "STEP" in out  # the progress lines of both steps
 
-    podman_env = engine_env(ContainerConfig(config_dir=str(store)))
+    podman_env = engine_env(shipped_container(config_dir=str(store)))
     inspect = subprocess.run(
         ["podman", "image", "inspect", image, "--format", "{{.Config.Env}} {{.HealthCheck}}"],
         env=podman_env,

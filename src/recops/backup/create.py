@@ -22,7 +22,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from recops.backup.manifest import FILES, MANIFEST, Manifest
-from recops.config import find_project_root, resolve_path, shared_state_root
+from recops.backup.settings import BackupSettings
+from recops.config import find_project_root, shared_state_root
 from recops.console import progress, step
 from recops.errors import RecopsError
 from recops.registry.lock import make_lock
@@ -45,38 +45,6 @@ REGISTRY_EXPORT = "registry.json"
 
 class BackupError(RecopsError):
     """A backup cannot be made, verified or restored."""
-
-
-@dataclass(frozen=True)
-class BackupSettings:
-    root: Path
-    dir: Path
-    keep: int | None
-    store_wait_s: float
-    project_files: tuple[str, ...]
-    duckdb: Path
-    reports_dir: Path
-    state_files: tuple[Path, ...]  # GDPR folder, worker state
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig, root: Path) -> BackupSettings:
-        b = cfg.get("backup") or {}
-        keep = b.get("keep", 7)
-        data_dir = resolve_path(str(cfg.paths.data_dir), root)
-        gdpr = resolve_path(str((cfg.get("gdpr") or {}).get("salt_file", data_dir / "gdpr/salt")))
-        return cls(
-            root=root,
-            dir=resolve_path(str(b.get("dir", "backups")), root),
-            keep=None if keep is None else int(keep),
-            store_wait_s=float(b.get("store_wait_s", 120)),
-            project_files=tuple(str(p) for p in b.get("project_files") or ()),
-            duckdb=resolve_path(str(cfg.paths.duckdb), root),
-            reports_dir=resolve_path(str(cfg.paths.reports_dir), root),
-            state_files=(
-                gdpr.parent,
-                resolve_path(str(cfg.worker.work_dir), root) / "state.json",
-            ),
-        )
 
 
 def rel(path: Path, root: Path) -> str:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recops.tracking.model_files import sha256_file
+from recops.data.hashing import file_sha256
 
 MANIFEST = "manifest.json"
 FILES = "files"
@@ -38,7 +38,7 @@ class Manifest:
         self.files = {}
         for path in sorted(p for p in files_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(files_dir).as_posix()
-            self.files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+            self.files[rel] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
 
     def write(self, backup: Path) -> None:
         tmp = backup / f".{MANIFEST}.tmp"

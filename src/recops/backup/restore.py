@@ -20,7 +20,7 @@ import duckdb
 from recops.backup.create import BackupError, copy_tree
 from recops.backup.manifest import FILES, MANIFEST, Manifest
 from recops.console import progress, step
-from recops.tracking.model_files import sha256_file
+from recops.data.hashing import file_sha256
 
 
 def verify_backup(backup: Path) -> list[str]:
@@ -58,7 +58,7 @@ def _checksums(manifest: Manifest, files: Path) -> list[str]:
                 problems.append(
                     f"{FILES}/{name}: {path.stat().st_size} bytes, expected {expected['bytes']}"
                 )
-            elif sha256_file(path) != expected["sha256"]:
+            elif file_sha256(path) != expected["sha256"]:
                 problems.append(f"{FILES}/{name}: checksum mismatch (corrupted)")
             bar.advance(1)
     return problems

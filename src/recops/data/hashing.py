@@ -1,4 +1,5 @@
-"""Deterministic content hash of Arrow record batches (a table streamed in any batch sizes).
+"""Deterministic content hash of Arrow record batches (a table streamed in any batch sizes),
+and the sha256 of files (`file_sha256`).
 
 Each column feeds its own sha256 streams with a canonical byte form of its values (string
 lengths + UTF-8 bytes, int64 nanoseconds, float64 with one NaN pattern, and a validity mask
@@ -10,6 +11,7 @@ boundaries, Arrow buffer layout, parquet encoding or library versions. It runs a
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _CANONICAL_NAN = np.float64("nan")
+_READ_CHUNK = 1 << 20
+
+
+def file_sha256(*paths: Path) -> str:
+    """sha256 over the bytes of the given files, in order (streamed): the one file-hash
+    helper (source content hashes, model checksums, backup manifests)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_READ_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 class ContentHasher:

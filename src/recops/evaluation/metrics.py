@@ -126,31 +126,9 @@ def ranking_metrics(
     counted). With no such user every metric is NaN. ``dense_cells_limit`` picks the dense
     (``chunk * n_items < limit``) or the binary-search hits lookup; both give the same result.
     """
-    k_list = _check_ks(ks)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    rel = _binary_csr(relevant)
-    n_items = rel.shape[1]
-    recos_arr = _check_recos(recos, n_rows=rel.shape[0], n_items=n_items)
-
-    n_relevant_all = np.diff(rel.indptr).astype(np.int64)
-    counted = np.flatnonzero(n_relevant_all > 0)
-    rel = rel[counted]
-    rel.sort_indices()
-    n_relevant = n_relevant_all[counted]
-    recos_arr = _fit_width(recos_arr[counted], max(k_list))
-
-    sums = {metric_key(name, k): 0.0 for name in RANKING_METRICS for k in k_list}
-    for start in range(0, counted.size, chunk_size):
-        stop = min(start + chunk_size, counted.size)
-        hits = _hits_matrix(recos_arr[start:stop], rel[start:stop], dense_cells_limit)
-        for name, per_user in _PER_USER.items():
-            for k in k_list:
-                sums[metric_key(name, k)] += float(per_user(hits, n_relevant[start:stop], k).sum())
-
-    n_counted = counted.size
-    result = {key: _mean(total, n_counted) for key, total in sums.items()}
-    result[N_USERS_KEY] = float(n_counted)
+    values, counted = _per_user_metrics(recos, relevant, ks, chunk_size, dense_cells_limit)
+    result = {key: _mean(float(v[counted].sum()), counted.size) for key, v in values.items()}
+    result[N_USERS_KEY] = float(counted.size)
     return result
 
 
@@ -167,6 +145,17 @@ def per_user_ranking_metrics(
 
     Users with no relevant item get NaN (they are not counted in the means).
     """
+    return _per_user_metrics(recos, relevant, ks, chunk_size, dense_cells_limit)[0]
+
+
+def _per_user_metrics(
+    recos: npt.ArrayLike,
+    relevant: sp.spmatrix | sp.sparray,
+    ks: Sequence[int],
+    chunk_size: int,
+    dense_cells_limit: int,
+) -> tuple[dict[str, FloatArray], IntArray]:
+    """The per-user vectors (NaN for uncounted users) and the rows of the counted users."""
     k_list = _check_ks(ks)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -190,7 +179,7 @@ def per_user_ranking_metrics(
         for name, per_user in _PER_USER.items():
             for k in k_list:
                 out[metric_key(name, k)][rows] = per_user(hits, n_relevant[start:stop], k)
-    return out
+    return out, counted
 
 
 def _mean(total: float, count: int) -> float:

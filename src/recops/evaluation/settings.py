@@ -1,13 +1,15 @@
-"""The `eval` config section as a typed, validated object (one clear error per bad key)."""
+"""The `eval` config section as a typed, validated object (one clear error per bad key)
+and the evaluation's own settings (`EvalSettings`, the parameters of `evaluate`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from recops.errors import ConfigError
+from recops.settings import build_group
 
 
 @dataclass(frozen=True)
@@ -37,38 +39,76 @@ class EvalSettings:
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> EvalSettings:
-        """From the root config: `cfg.eval`, plus `cfg.threads` and `cfg.seed`."""
-        node = OmegaConf.to_container(cfg.eval, resolve=True)
-        if not isinstance(node, dict):
-            raise ConfigError("the eval config section must be a mapping")
-        ev = {str(k): v for k, v in node.items()}
-        boot = ev.get("bootstrap") or {}
-        ks = ev.get("ks", [5, 10, 20])
-        if not isinstance(ks, list) or not ks:
-            raise ConfigError(f"eval.ks must be a non-empty list of positive integers, got {ks!r}")
-        settings = cls(
-            ks=tuple(_int("eval.ks", k, minimum=1) for k in ks),
-            chunk_size=_int("eval.chunk_size", ev.get("chunk_size", 2048), minimum=1),
-            light_user_max_interactions=_int(
-                "eval.light_user_max_interactions",
-                ev.get("light_user_max_interactions", 5),
-                minimum=0,
-            ),
-            max_users=_optional_int("eval.max_users", ev.get("max_users"), minimum=1),
-            min_segment_users=_int(
-                "eval.min_segment_users", ev.get("min_segment_users", 200), minimum=1
-            ),
-            seed=_int("eval.seed", ev.get("seed", cfg.get("seed", 42)), minimum=0),
-            threads=_int("threads", cfg.get("threads", 1), minimum=0),
-            bootstrap_samples=_int("eval.bootstrap.samples", boot.get("samples", 1000), minimum=10),
-            confidence=_fraction("eval.bootstrap.confidence", boot.get("confidence", 0.95)),
-            compare_metrics=tuple(str(m) for m in ev.get("compare_metrics") or ["ndcg_at_10"]),
-            diversity_features=tuple(
-                str(c) for c in ev.get("diversity_features", cls.diversity_features) or ()
-            ),
-            long_tail_head=_fraction("eval.long_tail_head", ev.get("long_tail_head", 0.2)),
+        """From the root config: `cfg.eval` (every key, checked), plus `cfg.threads`."""
+        ev = EvalSection.from_config(cfg)
+        return cls(
+            ks=ev.ks,
+            chunk_size=ev.chunk_size,
+            light_user_max_interactions=ev.light_user_max_interactions,
+            max_users=ev.max_users,
+            min_segment_users=ev.min_segment_users,
+            seed=ev.seed,
+            threads=_int("threads", cfg.threads, minimum=0),
+            bootstrap_samples=ev.bootstrap.samples,
+            confidence=ev.bootstrap.confidence,
+            compare_metrics=ev.compare_metrics,
+            diversity_features=ev.diversity_features,
+            long_tail_head=ev.long_tail_head,
         )
-        return settings
+
+
+@dataclass(frozen=True)
+class BootstrapSection:
+    samples: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class EvidentlySection:
+    """Evidently's recsys report on a seeded subset of `users` evaluated users."""
+
+    enabled: bool
+    k: int
+    users: int
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    """`conf/eval/default.yaml` as written (the only home of the config's defaults; the
+    defaults of `EvalSettings` are the library's, for a direct `evaluate()` call)."""
+
+    ks: tuple[int, ...]
+    chunk_size: int
+    light_user_max_interactions: int
+    plot_metrics: tuple[str, ...]
+    max_users: int | None
+    min_segment_users: int
+    seed: int
+    bootstrap: BootstrapSection
+    compare_metrics: tuple[str, ...]
+    diversity_features: tuple[str, ...]
+    long_tail_head: float
+    evidently: EvidentlySection
+
+    def __post_init__(self) -> None:
+        if not self.ks:
+            raise ConfigError("eval.ks must be a non-empty list of positive integers, got []")
+        for i, k in enumerate(self.ks):
+            _int(f"eval.ks[{i}]", k, minimum=1)
+        _int("eval.chunk_size", self.chunk_size, minimum=1)
+        _int("eval.light_user_max_interactions", self.light_user_max_interactions, minimum=0)
+        _optional_int("eval.max_users", self.max_users, minimum=1)
+        _int("eval.min_segment_users", self.min_segment_users, minimum=1)
+        _int("eval.seed", self.seed, minimum=0)
+        _int("eval.bootstrap.samples", self.bootstrap.samples, minimum=10)
+        _fraction("eval.bootstrap.confidence", self.bootstrap.confidence)
+        _fraction("eval.long_tail_head", self.long_tail_head)
+        _int("eval.evidently.k", self.evidently.k, minimum=1)
+        _int("eval.evidently.users", self.evidently.users, minimum=1)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> EvalSection:
+        return build_group(cls, cfg, "eval")
 
 
 def _int(key: str, value: Any, minimum: int) -> int:

@@ -86,6 +86,7 @@ def delete_user_command(
 ) -> None:
     """Erase one user from the store, derived files, registered versions and the live service."""
     from recops.gdpr.erase import delete_user
+    from recops.gdpr.settings import GdprSettings
 
     cfg = _setup(overrides)
     with exit_on_error():
@@ -104,7 +105,9 @@ def delete_user_command(
         console.print(f"  retrain requested: {escape(report.retrain['reason'])}", soft_wrap=True)
     for path in report.remaining:
         console.print(f"  [yellow]still holds the id:[/] {escape(path)} (see `recops gdpr purge`)")
-    mode = (retrain or Retrain(str(cfg.gdpr.get("retrain", "next-cycle")))).value
+    with exit_on_error():
+        configured = GdprSettings.from_config(cfg, find_project_root()).retrain
+    mode = (retrain or Retrain(configured)).value
     if report.retrain and mode == Retrain.now.value:
         _retrain_now(list(overrides or []))
 

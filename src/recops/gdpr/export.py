@@ -21,12 +21,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from recops.config import find_project_root, resolve_path
+from recops.config import find_project_root
 from recops.data.store import EventStore
 from recops.gdpr import files
 from recops.gdpr.erase import owned_roots
 from recops.gdpr.identity import ErasureList, read_salt, user_hash
-from recops.gdpr.settings import GdprSettings
+from recops.gdpr.settings import GdprSettings, ServedAnswer
 from recops.gdpr.versions import downloaded, recommender_folders, scan_versions
 from recops.models.recommender import Recommender
 from recops.tracking.store import configure_tracking
@@ -61,11 +61,10 @@ def store_rows(path: Path, user_id: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def current_recommendations(
-    cfg: DictConfig, client: MlflowClient, user_id: str, erased: bool
+    served: ServedAnswer, client: MlflowClient, user_id: str, erased: bool
 ) -> dict[str, Any]:
     """The champion's default answer for the user and where it comes from."""
-    name, alias = str(cfg.serve.model_name), str(cfg.serve.alias)
-    k, min_history = int(cfg.serve.limits.k_default), int(cfg.serve.min_history)
+    name, alias, k, min_history = served.model_name, served.alias, served.k, served.min_history
     try:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -79,7 +78,7 @@ def current_recommendations(
     history = 0 if idx < 0 else int(np.diff(rec.model.seen.indptr)[idx])
     personal = not erased and idx >= 0 and history >= min_history
     source = "model" if personal else "fallback"
-    table = _precomputed_row(cfg, user_id, str(version.version)) if personal else None
+    table = _precomputed_row(served, user_id, str(version.version)) if personal else None
     if table is not None:
         items, source = table, "precomputed"
     else:
@@ -112,9 +111,11 @@ def _popular(rec: Recommender, k: int) -> tuple[list[Any], list[float]]:
     return list(rec.items.to_external(ids[0][valid])), scores[0][valid].astype(float).tolist()
 
 
-def _precomputed_row(cfg: DictConfig, user_id: str, version: str) -> list[dict[str, Any]] | None:
-    path = resolve_path(str(cfg.serve.precompute.path))
-    if not cfg.serve.precompute.enabled or not path.is_file():
+def _precomputed_row(
+    served: ServedAnswer, user_id: str, version: str
+) -> list[dict[str, Any]] | None:
+    path = served.precomputed
+    if path is None or not path.is_file():
         return None
     # the table's model version, as `recops.serving.precompute` writes it in the file metadata
     meta = json.loads((pq.read_schema(path).metadata or {}).get(PRECOMPUTED_META, b"{}"))
@@ -148,5 +149,7 @@ def export_user(cfg: DictConfig, user_id: str, root: Path | None = None) -> dict
         "model_versions": [h.to_dict() for h in hits],
         "unreadable_versions": unreadable,
         "files": [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in held],
-        "recommendations": current_recommendations(cfg, client, user_id, erased),
+        "recommendations": current_recommendations(
+            ServedAnswer.from_config(cfg, root), client, user_id, erased
+        ),
     }

@@ -19,7 +19,6 @@ import pandas as pd
 from recops.columns import Columns
 from recops.models.recommender import Recommender
 from recops.monitoring.features import (
-    MAX_VALUES,
     event_features,
     model_output,
     sample_users,
@@ -29,6 +28,7 @@ from recops.monitoring.frames import EventWindow
 from recops.monitoring.outputs import close_check_run, open_check_run, write_outputs
 from recops.monitoring.policy import DriftPolicy, worst
 from recops.monitoring.report import compare
+from recops.monitoring.settings import DriftSettings, ModelOutputSettings
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -58,7 +58,7 @@ class CheckContext:
 def run_check(
     reference: EventWindow,
     current: EventWindow,
-    drift_cfg: Mapping[str, Any],
+    drift: DriftSettings,
     context: CheckContext,
     champion: Champion | None = None,
 ) -> dict[str, Any]:
@@ -66,17 +66,16 @@ def run_check(
     for side, name in ((reference, "reference"), (current, "current")):
         if side.events.empty:
             raise ValueError(f"the {name} side ({side.label}) has no events")
-    policy = DriftPolicy.from_config(drift_cfg)
-    gap = pd.Timedelta(minutes=float(drift_cfg.get("session_gap_minutes", 30)))
+    policy = DriftPolicy.from_settings(drift)
+    gap = pd.Timedelta(minutes=drift.session_gap_minutes)
     known = set(reference.events[Columns.item].unique())
-    max_values = drift_cfg.get("max_values", MAX_VALUES)
+    max_values = drift.max_values
     ref_cols = event_features(reference, None, gap, max_values)
     cur_cols = event_features(current, known, gap, max_values)
     stats = {**side_stats(current, reference)}
-    model_cfg = drift_cfg.get("model") or {}
-    if champion is not None and model_cfg.get("enabled", True):
+    if champion is not None and drift.model.enabled:
         ref_cols["reco_popularity"], cur_cols["reco_popularity"], coverage = _model_columns(
-            champion, reference, current, model_cfg
+            champion, reference, current, drift.model
         )
         stats.update(coverage)
     snapshot, results = compare(ref_cols, cur_cols, policy)
@@ -97,10 +96,9 @@ def run_check(
 
 
 def _model_columns(
-    champion: Champion, reference: EventWindow, current: EventWindow, model_cfg: Mapping[str, Any]
+    champion: Champion, reference: EventWindow, current: EventWindow, model: ModelOutputSettings
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    n, k = int(model_cfg.get("sample_users", 500)), int(model_cfg.get("k", 10))
-    seed = int(model_cfg.get("seed", 0))
+    n, k, seed = model.sample_users, model.k, model.seed
     ref_pop, ref_cov = model_output(
         champion.recommender, sample_users(reference.events, n, seed), k
     )

@@ -38,6 +38,7 @@ def drift_command(
     `--current data/incoming/week9.csv` (read through the `worker.file` mapping).
     """
     from recops.monitoring.outputs import REPORT_FILE
+    from recops.monitoring.settings import DriftSettings
     from recops.monitoring.stage import drift_cli
 
     if fail_on is not None and fail_on not in ACTIONS:
@@ -48,7 +49,8 @@ def drift_command(
         summary = drift_cli(cfg, reference, current)
     console.print(summary_table(summary))
     console.print(
-        f"report: {resolve_path(str(cfg.drift.output_dir)) / REPORT_FILE}", soft_wrap=True
+        f"report: {resolve_path(DriftSettings.from_config(cfg).output_dir) / REPORT_FILE}",
+        soft_wrap=True,
     )
     if fail_on is not None and ACTIONS.index(summary["action"]) >= ACTIONS.index(fail_on):
         raise typer.Exit(2)

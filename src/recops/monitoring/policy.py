@@ -9,15 +9,15 @@ means "this feature matters more"). The worst band over the features is the chec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from recops.errors import ConfigError
 from recops.monitoring.features import FEATURE_BY_NAME
+from recops.monitoring.settings import DriftSettings
+from recops.settings import build
 
 ACTIONS = ("ok", "plan_retrain", "retrain_soon", "retrain_now")
-DEFAULT_BANDS = {"plan_retrain": 0.2, "retrain_soon": 0.3, "retrain_now": 0.5}
 
 
 @dataclass(frozen=True)
@@ -28,32 +28,39 @@ class FeatureSetting:
 
 @dataclass(frozen=True)
 class DriftPolicy:
-    method: str = "psi"
-    threshold: float = 0.2
-    bands: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BANDS))
-    overrides: dict[str, FeatureSetting] = field(default_factory=dict)
-    exclude: frozenset[str] = frozenset()
-    min_samples: int = 30
+    method: str
+    threshold: float
+    bands: dict[str, float]
+    overrides: dict[str, FeatureSetting]
+    exclude: frozenset[str]
+    min_samples: int
 
     @classmethod
-    def from_config(cls, drift: Mapping[str, Any]) -> DriftPolicy:
-        method, threshold = str(drift.get("method", "psi")), float(drift.get("threshold", 0.2))
-        bands = {
-            **DEFAULT_BANDS,
-            **{str(k): float(v) for k, v in (drift.get("bands") or {}).items()},
-        }
+    def from_config(cls, drift: Any) -> DriftPolicy:
+        """From the `drift` group (a mapping or DictConfig, checked strictly)."""
+        return cls.from_settings(build(DriftSettings, drift, "drift"))
+
+    @classmethod
+    def from_settings(cls, drift: DriftSettings) -> DriftPolicy:
+        bands = asdict(drift.bands)
         _check_bands(bands)
         overrides = {}
-        for name, given in (drift.get("features") or {}).items():
-            _check_feature(str(name))
-            given = given or {}
-            overrides[str(name)] = FeatureSetting(
-                str(given.get("method", method)), float(given.get("threshold", threshold))
-            )
-        exclude = frozenset(str(n) for n in drift.get("exclude") or [])
-        for name in exclude:
+        for name, given in drift.features.items():
             _check_feature(name)
-        return cls(method, threshold, bands, overrides, exclude, int(drift.get("min_samples", 30)))
+            overrides[name] = FeatureSetting(
+                given.method or drift.method,
+                drift.threshold if given.threshold is None else given.threshold,
+            )
+        for name in drift.exclude:
+            _check_feature(name)
+        return cls(
+            drift.method,
+            drift.threshold,
+            bands,
+            overrides,
+            frozenset(drift.exclude),
+            drift.min_samples,
+        )
 
     def setting(self, feature: str) -> FeatureSetting:
         return self.overrides.get(feature, FeatureSetting(self.method, self.threshold))
@@ -73,9 +80,6 @@ def worst(bands: list[str]) -> str:
 
 
 def _check_bands(bands: dict[str, float]) -> None:
-    unknown = set(bands) - set(DEFAULT_BANDS)
-    if unknown:
-        raise ConfigError(f"drift.bands: unknown {sorted(unknown)}; allowed {list(DEFAULT_BANDS)}")
     edges = [bands[a] for a in ACTIONS[1:]]
     if edges != sorted(edges):
         raise ConfigError(f"drift.bands must increase: {bands}")

@@ -4,6 +4,7 @@ by the DVC stage in `recops.pipeline.drift`), and the pieces the worker shares."
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from recops.config import resolve_path, to_dict
+from recops.config import resolve_path
+from recops.data.settings import FileMapping
 from recops.monitoring.check import Champion, CheckContext, run_check
 from recops.monitoring.frames import SnapshotBase, StoreBase, load_side
+from recops.monitoring.settings import DriftSettings
 from recops.paths import StagePaths, dataset_key
+from recops.registry.settings import RegistrySettings
 from recops.tracking.model_files import load_registered_recommender
 from recops.tracking.store import configure_tracking
 
@@ -31,8 +35,8 @@ def drift_cli(cfg: DictConfig, reference: str | None, current: str | None) -> di
     """`recops drift`: windows over the event store (which may hold more than the snapshot)."""
     paths = StagePaths.from_config(cfg)
     base = StoreBase(paths.duckdb, dataset_key(cfg.data))
-    ref = reference or str(cfg.drift.reference)
-    cur = current or str(cfg.drift.current)
+    drift = DriftSettings.from_config(cfg)
+    ref, cur = reference or drift.reference, current or drift.current
     return run_drift(cfg, paths, base, ref, cur, "cli")
 
 
@@ -45,22 +49,23 @@ def run_drift(
     source: str,
 ) -> dict[str, Any]:
     """`reference` vs `current` (window specs or paths over `base`), labelled `source`."""
+    drift = DriftSettings.from_config(cfg)
     mapping = file_mapping(cfg)
     ref_side, cur_side = load_side(reference, base, mapping), load_side(current, base, mapping)
-    model_enabled = bool(cfg.drift.get("model", {}).get("enabled", True))
-    champion = load_champion(cfg, paths.root) if model_enabled else None
-    context = check_context(cfg, paths, source)
-    return run_check(ref_side, cur_side, to_dict(cfg.drift), context, champion)
+    champion = load_champion(cfg, paths.root) if drift.model.enabled else None
+    context = check_context(cfg, drift, paths, source)
+    return run_check(ref_side, cur_side, drift, context, champion)
 
 
-def check_context(cfg: DictConfig, paths: StagePaths, source: str) -> CheckContext:
-    experiment = cfg.drift.get("experiment")
+def check_context(
+    cfg: DictConfig, drift: DriftSettings, paths: StagePaths, source: str
+) -> CheckContext:
     return CheckContext(
         dataset=dataset_key(cfg.data),
         source=source,
-        output_dir=resolve_path(str(cfg.drift.output_dir), paths.root),
-        experiment=str(experiment) if experiment else None,
-        log_html=bool(cfg.drift.get("log_html", True)),
+        output_dir=resolve_path(drift.output_dir, paths.root),
+        experiment=drift.experiment or None,
+        log_html=drift.log_html,
         root=paths.root,
     )
 
@@ -68,8 +73,8 @@ def check_context(cfg: DictConfig, paths: StagePaths, source: str) -> CheckConte
 def file_mapping(cfg: DictConfig) -> dict[str, Any]:
     """How an events file is read: `worker.file`, its columns defaulting to `data.columns`
     (for `data=events` configs) or the canonical column names."""
-    file_cfg = to_dict(cfg.worker.file)
-    columns = file_cfg.get("columns") or cfg.data.get("columns") or CANONICAL_COLUMNS
+    file_cfg = asdict(FileMapping.from_config(cfg))
+    columns = file_cfg["columns"] or cfg.data.get("columns") or CANONICAL_COLUMNS
     file_cfg["columns"] = dict(columns)
     return file_cfg
 
@@ -78,7 +83,8 @@ def load_champion(cfg: DictConfig, root: Path | None = None) -> Champion | None:
     """The registry's `champion` (None when there is none or it cannot be loaded: the data
     features are still worth checking, and the worker then trains a new one)."""
     configure_tracking(root)
-    name, alias = str(cfg.registry.model_name), str(cfg.registry.champion_alias)
+    reg = RegistrySettings.from_config(cfg, root)
+    name, alias = reg.model_name, reg.champion_alias
     client = MlflowClient()
     try:
         version = str(client.get_model_version_by_alias(name, alias).version)

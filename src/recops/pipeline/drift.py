@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from recops.monitoring.frames import SnapshotBase
+from recops.monitoring.settings import DriftSettings
 from recops.monitoring.stage import run_drift
 from recops.paths import StagePaths
 
@@ -15,4 +16,5 @@ from recops.paths import StagePaths
 def drift_stage(cfg: DictConfig, paths: StagePaths) -> dict[str, Any]:
     """DVC stage: `drift.reference` vs `drift.current` over the exported snapshot."""
     base = SnapshotBase(paths.snapshot_dir)
-    return run_drift(cfg, paths, base, str(cfg.drift.reference), str(cfg.drift.current), "dvc")
+    drift = DriftSettings.from_config(cfg)
+    return run_drift(cfg, paths, base, drift.reference, drift.current, "dvc")

@@ -17,9 +17,11 @@ from recops.console import step
 from recops.evaluation.evaluate import EvaluationResult, evaluate_with_config
 from recops.evaluation.evidently_report import report_for
 from recops.evaluation.plots import metrics_at_k_wide, plot_metrics_at_k
+from recops.evaluation.settings import EvalSection
 from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
 from recops.pipeline.context import StagePaths, read_json, write_json
+from recops.registry.settings import RegistrySettings
 from recops.tracking.store import configure_tracking
 
 __all__ = ["evaluate_stage", "evaluate_with_config", "finite", "summary_line", "write_plots"]
@@ -53,7 +55,7 @@ def evaluate_stage(
         mlflow.log_dict(finite(report), "evaluation/metrics.json")
         log_per_user(result, paths.reports_dir / PLOTS_DIR)
         log_evidently_report(result, split, cfg, paths.reports_dir / PLOTS_DIR)
-    log.info("%s", summary_line(result, cfg))
+    log.info("%s", summary_line(result, RegistrySettings.from_config(cfg, paths.root).metric))
     return result
 
 
@@ -72,8 +74,8 @@ def log_evidently_report(
 ) -> None:
     """Evidently's recsys report (HTML) as an MLflow artifact; a failure is logged, not fatal
     (the metrics are already recorded)."""
-    settings = cfg.eval.get("evidently") or {}
-    if not settings.get("enabled", True):
+    ev = EvalSection.from_config(cfg)
+    if not ev.evidently.enabled:
         return
     target = folder / EVIDENTLY_HTML
     try:
@@ -82,9 +84,9 @@ def log_evidently_report(
                 result,
                 split.train.items.external_ids,
                 target,
-                k=int(settings.get("k", 10)),
-                max_users=int(settings.get("users", 200)),
-                seed=int(cfg.get("seed", 0)),
+                k=ev.evidently.k,
+                max_users=ev.evidently.users,
+                seed=ev.seed,
             )
         if written is not None:
             mlflow.log_artifact(str(written), artifact_path="evaluation")
@@ -98,11 +100,12 @@ def write_plots(result: EvaluationResult, cfg: DictConfig, folder: Path) -> Path
     results = {result.model_type: result.metrics, "popularity": result.baseline}
     folder.mkdir(parents=True, exist_ok=True)
     metrics_at_k_wide(results).to_csv(folder / PLOT_CSV, index=False)
-    return plot_metrics_at_k(results, list(cfg.eval.plot_metrics), folder / PLOT_PNG)
+    plot_metrics = list(EvalSection.from_config(cfg).plot_metrics)
+    return plot_metrics_at_k(results, plot_metrics, folder / PLOT_PNG)
 
 
-def summary_line(result: EvaluationResult, cfg: DictConfig) -> str:
-    key = str(cfg.registry.metric)
+def summary_line(result: EvaluationResult, key: str) -> str:
+    """The headline metric `key` (the registry's) with its interval, vs the baseline."""
     model, base = result.metrics.get(key, math.nan), result.baseline.get(key, math.nan)
     low, high = result.intervals.get(key, (math.nan, math.nan))
     line = f"{key}: {result.model_type} {model:.4f} [{low:.4f}, {high:.4f}]"

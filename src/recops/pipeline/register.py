@@ -32,7 +32,6 @@ def register_stage(
     split: SplitData | None = None,
     candidate_metrics: dict[str, float] | None = None,
 ) -> RegistrationOutcome | None:
-    reg = cfg.registry
     if not cfg.register:
         write_json(
             paths.reports_dir / REGISTRY_REPORT, {"skipped": True, "reason": "register=false"}
@@ -42,10 +41,11 @@ def register_stage(
     configure_tracking(paths.root)
     client = MlflowClient()
     registry = Registry(cfg, client, paths.root)
+    reg = registry.settings
     run = read_json(paths.run_file)
     if candidate_metrics is None:
         candidate_metrics = read_json(paths.reports_dir / METRICS_FILE)["model"]
-    metric = str(reg.metric)
+    metric = reg.metric
     number, created = registry.register_run(run["run_id"], run["model_uri"], candidate_metrics)
     outcome = RegistrationOutcome(
         reg.model_name,
@@ -58,11 +58,11 @@ def register_stage(
         candidate_metrics.get(metric),
     )
     aliases = registry.aliases()
-    champion = aliases.get(registry.settings.champion_alias)
-    ctx = registry.context(number, registry.settings.champion_alias, aliases)
+    champion = aliases.get(reg.champion_alias)
+    ctx = registry.context(number, reg.champion_alias, aliases)
     ctx.holdout = split or SplitData.load(paths.features_dir, with_events=False)
     ctx.candidate_metrics = candidate_metrics
-    results = run_gates(registry.settings.gates_for("register"), ctx)
+    results = run_gates(reg.gates_for("register"), ctx)
     decide_from_gates(outcome, results, ctx.comparison)
     outcome.gates = as_dicts(results)
     if outcome.promoted and champion != number:

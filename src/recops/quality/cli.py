@@ -32,19 +32,20 @@ def validate_command(
     from recops.paths import dataset_key
     from recops.quality.checks import Limits
     from recops.quality.report import parse_thresholds, validate
+    from recops.quality.settings import QualitySettings
 
     setup_logging()
-    cfg = compose(overrides or [])
-    q = cfg.quality
-    mapping = file_mapping(cfg)
     with exit_on_error():
+        cfg = compose(overrides or [])
+        q = QualitySettings.from_config(cfg)
+        mapping = file_mapping(cfg)
         root = find_project_root()
         limits = Limits(
-            min_user_events=int(q.min_user_events),
-            min_item_events=int(q.min_item_events),
-            window_days=float(q.window_days),
-            future_tolerance_hours=float(q.future_tolerance_hours),
-            timestamp_unit=str(mapping.get("timestamp_unit", "s")),
+            min_user_events=q.min_user_events,
+            min_item_events=q.min_item_events,
+            window_days=q.window_days,
+            future_tolerance_hours=q.future_tolerance_hours,
+            timestamp_unit=str(mapping["timestamp_unit"]),
         )
         result = validate(
             store=resolve_path(str(cfg.paths.duckdb), root),
@@ -52,11 +53,11 @@ def validate_command(
             file=file,
             mapping=mapping,
             limits=limits,
-            thresholds=parse_thresholds(list(fail_on or []), dict(q.fail_on or {})),
-            output_dir=resolve_path(str(q.output_dir), root),
-            sample_rows=int(q.sample_rows),
+            thresholds=parse_thresholds(list(fail_on or []), q.fail_on),
+            output_dir=resolve_path(q.output_dir, root),
+            sample_rows=q.sample_rows,
         )
-    print_result(result.to_dict(), resolve_path(str(q.output_dir), root))
+    print_result(result.to_dict(), resolve_path(q.output_dir, root))
     if not result.passed:
         raise typer.Exit(FAILED_EXIT)
 

@@ -191,13 +191,13 @@ def loads_gate(ctx: GateContext) -> GateResult:
 
 def smoke_gate(ctx: GateContext) -> GateResult:
     """A few known users and one unknown user (popular fallback) through `predict`."""
-    s = ctx.settings
+    s = ctx.settings.smoke
     rec = ctx.recommender(ctx.version)
-    known = [str(u) for u in rec.users.external_ids[: s.smoke_users]]
+    known = [str(u) for u in rec.users.external_ids[: s.users]]
     batch = [*known, s.unknown_user]
     start = time.perf_counter()
     out = predict_frame(
-        rec, pd.DataFrame({Columns.user: batch}), params={"k": s.smoke_k, "on_unknown": "popular"}
+        rec, pd.DataFrame({Columns.user: batch}), params={"k": s.k, "on_unknown": "popular"}
     )
     ms = (time.perf_counter() - start) * 1000
     if not isinstance(out, pd.DataFrame):
@@ -208,7 +208,7 @@ def smoke_gate(ctx: GateContext) -> GateResult:
     return GateResult(
         "smoke",
         True,
-        f"{len(known)} known + 1 unknown user answered with top-{s.smoke_k} in {ms:.0f} ms",
+        f"{len(known)} known + 1 unknown user answered with top-{s.k} in {ms:.0f} ms",
     )
 
 

@@ -301,7 +301,7 @@ class Registry:
         s = self.settings
         champion = alias == s.champion_alias
         if champion and action != "rollback":
-            set_champion(self.client, self.cfg.registry, version, previous)
+            set_champion(self.client, s, version, previous)
             history = hist.read_history(self.client, self.name)
             hist.write_history(self.client, self.name, hist.pushed(history, previous))
         else:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
 
 from recops.registry.comparison import GateResult, MetricComparison
+from recops.registry.settings import RegistrySettings
 
 PREVIOUS_CHAMPION_TAG = "recops.previous_champion"
 PROMOTED_AT_TAG = "recops.promoted_at"
@@ -51,7 +51,9 @@ def apply_comparison(
     outcome.previous_champion = seen.replaces if gate.passed else None
 
 
-def promote(client: MlflowClient, reg: DictConfig, version: str, previous: str | None) -> None:
+def promote(
+    client: MlflowClient, reg: RegistrySettings, version: str, previous: str | None
+) -> None:
     """Move the champion alias, remembering the version it replaces for rollback."""
     client.set_registered_model_alias(reg.model_name, reg.champion_alias, version)
     client.set_model_version_tag(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from recops.cli_support import exit_on_error
-from recops.config import compose, find_project_root, to_dict
+from recops.config import compose, find_project_root
 from recops.console import console, setup_logging
 from recops.serving.config import ServeConfig
 
@@ -27,7 +27,7 @@ Alias = Annotated[
 
 
 def serve_config(overrides: list[str] | None) -> ServeConfig:
-    return ServeConfig.from_mapping(to_dict(compose(overrides or []).serve))
+    return ServeConfig.from_config(compose(overrides or []))
 
 
 @bento_app.command()
@@ -307,7 +307,7 @@ def loadtest_command(
     setup_logging()
     with exit_on_error():
         cfg = compose(overrides or [])
-        slo = ServeConfig.from_mapping(to_dict(cfg.serve)).slo
+        slo = ServeConfig.from_config(cfg).slo
         seconds = parse_duration(duration)
         source = Path(users_from) if users_from else resolve_path(str(cfg.paths.snapshot_dir))
         traffic = load_traffic(source, unknown_share, filter_share, k)

@@ -1,12 +1,12 @@
-"""The serving configuration (`conf/serve/default.yaml`) as typed, frozen dataclasses.
+"""The serving configuration (`conf/serve/default.yaml`, the only home of its defaults) as
+typed, frozen dataclasses built by `recops.settings.build`.
 
 Where the service gets it from, first match wins:
 1. a snapshot `serve_config.json` next to the service module (what `recops bento build` packs
    into a bento, so a built bento never depends on the project's `conf/`);
-2. the project's `conf/` composed with Hydra (the `serve` group, interpolations resolved);
-3. the defaults below (they mirror `conf/serve/default.yaml`).
+2. the project's `conf/` composed with Hydra (the `serve` group, interpolations resolved).
 `$RECOPS_SERVE_OVERRIDES` ("cache.size=0 canary.share=0.2", optionally `serve.`-prefixed)
-applies on top of any of them.
+applies on top of either.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import logging
 import os
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from recops.errors import ConfigError
+from recops.settings import build, build_group
 
 log = logging.getLogger(__name__)
 OVERRIDES_ENV = "RECOPS_SERVE_OVERRIDES"
@@ -31,37 +32,37 @@ MODES = ("live", "packaged")
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    k_default: int = 10
-    k_max: int = 200
-    max_id_length: int = 256
-    max_list_items: int = 500
+    k_default: int
+    k_max: int
+    max_id_length: int
+    max_list_items: int
 
 
 @dataclass(frozen=True)
 class FallbackConfig:
-    popularity_weight: float = 0.5
-    content_weight: float = 0.5
-    embedding_weight: float = 0.5
-    max_seed_items: int = 50
+    popularity_weight: float
+    content_weight: float
+    embedding_weight: float
+    max_seed_items: int
 
 
 @dataclass(frozen=True)
 class RerankWeights:
-    cf: float = 1.0
-    content: float = 0.3
-    popularity: float = 0.1
-    recency: float = 0.1
+    cf: float
+    content: float
+    popularity: float
+    recency: float
 
 
 @dataclass(frozen=True)
 class RerankConfig:
-    enabled: bool = True
-    default: bool = False
-    candidates: int = 100
-    weights: RerankWeights = field(default_factory=RerankWeights)
-    recency_half_life_days: float = 7.0
-    diversity: float = 0.0
-    diversity_similarity: str = "model"
+    enabled: bool
+    default: bool
+    candidates: int
+    weights: RerankWeights
+    recency_half_life_days: float
+    diversity: float
+    diversity_similarity: str
 
     def __post_init__(self) -> None:
         _in_unit("serve.rerank.diversity", self.diversity)
@@ -76,14 +77,14 @@ class RerankConfig:
 class AnnConfig:
     """Approximate nearest-neighbour retrieval (recops.serving.ann)."""
 
-    enabled: bool = True
-    min_items: int = 100_000
-    nlist: int | None = None
-    nprobe: int = 16
-    candidates: int = 50
-    train_per_list: int = 40
-    max_rounds: int = 3
-    threads: int = 0
+    enabled: bool
+    min_items: int
+    nlist: int | None
+    nprobe: int
+    candidates: int
+    train_per_list: int
+    max_rounds: int
+    threads: int
 
     def __post_init__(self) -> None:
         for name in ("min_items", "nprobe", "candidates", "train_per_list", "max_rounds"):
@@ -97,7 +98,7 @@ class AnnConfig:
 
 @dataclass(frozen=True)
 class ExplainConfig:
-    max_items: int = 3
+    max_items: int
 
     def __post_init__(self) -> None:
         if self.max_items < 1:
@@ -106,8 +107,8 @@ class ExplainConfig:
 
 @dataclass(frozen=True)
 class UncertaintyConfig:
-    level: float = 0.9
-    precompute: bool = False
+    level: float
+    precompute: bool
 
     def __post_init__(self) -> None:
         if not 0.0 < self.level < 1.0:
@@ -121,107 +122,107 @@ def _in_unit(key: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    size: int = 10_000
-    ttl_s: float = 300.0
-    warm_users: int = 500
+    size: int
+    ttl_s: float
+    warm_users: int
 
 
 @dataclass(frozen=True)
 class CanaryConfig:
-    enabled: bool = True
-    share: float = 0.1
-    salt: str = "recops-canary"
+    enabled: bool
+    share: float
+    salt: str
 
 
 @dataclass(frozen=True)
 class PrecomputeConfig:
-    enabled: bool = True
-    path: str = "data/serving/precomputed.parquet"
-    k: int = 50
+    enabled: bool
+    path: str
+    k: int
 
 
 @dataclass(frozen=True)
 class RegistryClientConfig:
     """Bounds on the service's MLflow calls (set as MLflow's HTTP env vars in the service)."""
 
-    timeout_s: int = 5
-    max_retries: int = 1
-    backoff_factor: int = 1
+    timeout_s: int
+    max_retries: int
+    backoff_factor: int
 
 
 @dataclass(frozen=True)
 class HealthcheckConfig:
-    interval_s: int = 10
-    timeout_s: int = 3
-    retries: int = 3
-    start_period_s: int = 60
+    interval_s: int
+    timeout_s: int
+    retries: int
+    start_period_s: int
 
 
 @dataclass(frozen=True)
 class ContainerConfig:
     """`recops bento containerize|run|base-image` (see conf/serve/default.yaml)."""
 
-    engine: str = "auto"
-    base_image: str = "localhost/recops-base:bookworm"
-    image: str = "localhost/recops"
-    suite: str = "bookworm"
-    mirror: str | None = None
-    base_packages: tuple[str, ...] = ("python3", "python3-venv", "python3-pip", "ca-certificates")
-    config_dir: str = ".containers"
-    storage_driver: str = "overlay"
-    ca_bundle: str | None = None
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    network: str = "host"
-    host: str = "127.0.0.1"
-    stop_timeout_s: int = 30
-    healthcheck: HealthcheckConfig = field(default_factory=HealthcheckConfig)
+    engine: str
+    base_image: str
+    image: str
+    suite: str
+    mirror: str | None
+    base_packages: tuple[str, ...]
+    config_dir: str
+    storage_driver: str
+    ca_bundle: str | None
+    index_url: str | None
+    extra_index_urls: tuple[str, ...]
+    network: str
+    host: str
+    stop_timeout_s: int
+    healthcheck: HealthcheckConfig
 
 
 @dataclass(frozen=True)
 class SloConfig:
     """Service level objectives: the load test's pass/fail and the alert rules' thresholds."""
 
-    availability: float = 0.999
-    p95_ms: float = 100.0
-    p99_ms: float = 500.0
-    error_rate: float = 0.01
-    min_cache_hit_rate: float = 0.5
-    max_fallback_rate: float = 0.3
+    availability: float
+    p95_ms: float
+    p99_ms: float
+    error_rate: float
+    min_cache_hit_rate: float
+    max_fallback_rate: float
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    mode: str = "live"
-    host: str = "127.0.0.1"
-    port: int = 3000
-    max_body_bytes: int = 65_536
-    reload_wait_s: float = 5.0
-    last_good_dir: str | None = "data/serving/last_good"
-    model_name: str = "recops-recommender"
-    alias: str = "champion"
-    challenger_alias: str = "challenger"
-    bento_model: str = "recops-recommender"
-    service_name: str = "recops"
-    workers: int = 2
-    timeout_s: int = 10
-    poll_interval_s: float = 30.0
-    sync_interval_s: float = 1.0
-    state_dir: str | None = None
-    min_history: int = 3
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
-    fallback: FallbackConfig = field(default_factory=FallbackConfig)
-    rerank: RerankConfig = field(default_factory=RerankConfig)
-    cache: CacheConfig = field(default_factory=CacheConfig)
-    canary: CanaryConfig = field(default_factory=CanaryConfig)
-    precompute: PrecomputeConfig = field(default_factory=PrecomputeConfig)
-    registry: RegistryClientConfig = field(default_factory=RegistryClientConfig)
-    ann: AnnConfig = field(default_factory=AnnConfig)
-    explain: ExplainConfig = field(default_factory=ExplainConfig)
-    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
-    drift_summary: str | None = "reports/drift/summary.json"
-    container: ContainerConfig = field(default_factory=ContainerConfig)
-    slo: SloConfig = field(default_factory=SloConfig)
+    mode: str
+    host: str
+    port: int
+    max_body_bytes: int
+    reload_wait_s: float
+    last_good_dir: str | None
+    model_name: str
+    alias: str
+    challenger_alias: str
+    bento_model: str
+    service_name: str
+    workers: int
+    timeout_s: int
+    poll_interval_s: float
+    sync_interval_s: float
+    state_dir: str | None
+    min_history: int
+    limits: LimitsConfig
+    fallback: FallbackConfig
+    rerank: RerankConfig
+    cache: CacheConfig
+    canary: CanaryConfig
+    precompute: PrecomputeConfig
+    registry: RegistryClientConfig
+    ann: AnnConfig
+    explain: ExplainConfig
+    uncertainty: UncertaintyConfig
+    drift_summary: str | None
+    container: ContainerConfig
+    slo: SloConfig
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -241,65 +242,18 @@ class ServeConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServeConfig:
         """Build from a plain (resolved) mapping; unknown keys are an error, not ignored."""
-        return _build(cls, values, "serve")
+        return build(cls, values, "serve")
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ServeConfig:
+        """From the root config's `serve` group."""
+        return build_group(cls, cfg, "serve")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> ServeConfig:
         return dataclasses.replace(self, **changes)
-
-
-T = TypeVar("T")
-
-
-def _build(cls: type[T], values: Mapping[str, Any], where: str) -> T:
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {where}: {unknown} (known: {sorted(fields)})")
-    kwargs: dict[str, Any] = {}
-    for name, value in values.items():
-        default = fields[name].default_factory
-        nested = default if dataclasses.is_dataclass(default) else None
-        if nested is not None and isinstance(nested, type):
-            kwargs[name] = _build(nested, value or {}, f"{where}.{name}")
-        else:
-            kwargs[name] = _checked(value, str(fields[name].type), f"{where}.{name}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-_SCALARS: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "str": (str,),
-}
-
-
-def _checked(value: Any, annotation: str, where: str) -> Any:
-    """`value` if it fits a scalar annotation ("int", "float", "str | None", ...)."""
-    if annotation == "tuple[str, ...]":  # a list of strings in YAML/JSON
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
-    options = [part.strip() for part in annotation.split("|")]
-    if value is None:
-        if "None" in options:
-            return None
-        raise ConfigError(f"{where} must not be null")
-    for option in options:
-        types = _SCALARS.get(option)
-        if types is None:
-            continue
-        if isinstance(value, types) and not (option != "bool" and isinstance(value, bool)):
-            return float(value) if option == "float" else value  # type: ignore[arg-type]
-    raise ConfigError(f"{where} must be {annotation}, got {value!r}")
 
 
 def parse_overrides(text: str | Sequence[str] | None) -> list[str]:
@@ -344,19 +298,21 @@ def project_serve_values() -> dict[str, Any] | None:
 def load_serve_config(
     snapshot: Path | None = None, overrides: str | Sequence[str] | None = None
 ) -> tuple[ServeConfig, str]:
-    """The serving config and where it came from (`snapshot`, `project` or `defaults`).
+    """The serving config and where it came from (`snapshot ...` or `project conf/`).
 
     `overrides` default to `$RECOPS_SERVE_OVERRIDES`.
     """
     values: dict[str, Any] | None = None
-    origin = "defaults"
     if snapshot is not None and snapshot.is_file():
         values, origin = json.loads(snapshot.read_text()), f"snapshot {snapshot}"
     else:
-        values = project_serve_values()
-        if values is not None:
-            origin = "project conf/"
-    values = values or {}
+        values, origin = project_serve_values(), "project conf/"
+    if values is None:
+        where = f"no {snapshot}" if snapshot is not None else "no snapshot given"
+        raise ConfigError(
+            f"no serving config: {where} and no project conf/ (run inside the project, "
+            f"set $RECOPS_ROOT, or serve a bento built by `recops bento build`)"
+        )
     extra = parse_overrides(overrides if overrides is not None else os.environ.get(OVERRIDES_ENV))
     if extra:
         values = apply_overrides(values, extra)

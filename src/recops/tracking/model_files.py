@@ -16,7 +16,6 @@ from its `_target_` in `model/model.json` only after that file's checksum matche
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from recops.data.hashing import file_sha256
 from recops.errors import ArtifactIntegrityError
 from recops.models.recommender import Recommender
 
 #: Run and model-version tag holding the manifest (JSON: path of the folder in the logged
 #: model, and {relative file path: sha256}).
 CHECKSUM_TAG = "recops.files_sha256"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,18 +57,10 @@ class FileManifest:
         return cls(path, files)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def file_checksums(folder: Path) -> dict[str, str]:
     """sha256 of every file under `folder`, keyed by its POSIX path relative to it."""
     return {
-        p.relative_to(folder).as_posix(): sha256_file(p)
+        p.relative_to(folder).as_posix(): file_sha256(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
@@ -87,7 +78,7 @@ def verify_files(folder: Path, expected: Mapping[str, str], label: str) -> None:
         path = folder / name
         if not path.is_file():
             raise ArtifactIntegrityError(f"{label}: file {name} is missing")
-        actual = sha256_file(path)
+        actual = file_sha256(path)
         if actual != digest:
             raise ArtifactIntegrityError(
                 f"{label}: checksum of {name} differs from the one recorded at registration "

@@ -23,6 +23,7 @@ from recops.models.recommender import Recommender
 from recops.pipeline.context import write_json
 from recops.pipeline.evaluate import evaluate_with_config, finite, summary_line
 from recops.pipeline.train import build_model, fit_model
+from recops.registry.settings import RegistrySettings
 from recops.tuning.space import best_model_config, params_to_overrides
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,8 @@ def retrain_and_test(cfg: DictConfig, split: SplitData) -> dict[str, float]:
     model = build_model(cfg)
     fit_time = fit_model(model, split.train)
     result = evaluate_with_config(Recommender.from_training(model, split.train), split, cfg)
-    log.info("test (best config, full training data) %s", summary_line(result, cfg))
+    metric = RegistrySettings.from_config(cfg).metric
+    log.info("test (best config, full training data) %s", summary_line(result, metric))
     metrics = {f"test_{k}": v for k, v in result.flat().items() if math.isfinite(v)}
     return {**metrics, "test_fit_time_s": fit_time}
 

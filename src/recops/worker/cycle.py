@@ -19,16 +19,18 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from recops.config import to_dict, validate_config
+from recops.config import validate_config
 from recops.data.store import EventStore
 from recops.errors import ConfigError
 from recops.faults import pause_point
 from recops.gdpr import retrain as gdpr_retrain
 from recops.monitoring.check import Champion, run_check
 from recops.monitoring.frames import EventWindow, batch_window, last_batch
+from recops.monitoring.settings import DriftSettings
 from recops.monitoring.stage import check_context, file_mapping, load_champion
 from recops.paths import StagePaths, dataset_key
 from recops.registry.lifecycle import Registry
+from recops.registry.settings import RegistrySettings
 from recops.tracking.store import configure_tracking
 from recops.worker import incoming
 from recops.worker.settings import WorkerSettings, format_duration
@@ -80,6 +82,8 @@ class Worker:
         self.cfg = cfg
         self.paths = StagePaths.from_config(cfg)
         self.settings = WorkerSettings.from_config(cfg, self.paths.root)
+        self.registry = RegistrySettings.from_config(cfg, self.paths.root)
+        self.drift = DriftSettings.from_config(cfg)
         self.work_paths = self.settings.stage_paths(self.paths)
         self.dataset = dataset_key(cfg.data)
         self.mapping = file_mapping(cfg)
@@ -192,11 +196,9 @@ class Worker:
 
     def _champion_created(self) -> datetime | None:
         configure_tracking(self.paths.root)
-        reg = self.cfg.registry
+        reg = self.registry
         try:
-            version = MlflowClient().get_model_version_by_alias(
-                str(reg.model_name), str(reg.champion_alias)
-            )
+            version = MlflowClient().get_model_version_by_alias(reg.model_name, reg.champion_alias)
         except MlflowException:
             return None
         return datetime.fromtimestamp(int(version.creation_timestamp) / 1000, UTC)
@@ -232,8 +234,8 @@ class Worker:
         champion: Champion | None,
         record: CycleRecord,
     ) -> None:
-        context = check_context(self.cfg, self.paths, "worker")
-        summary = run_check(reference, current, to_dict(self.cfg.drift), context, champion)
+        context = check_context(self.cfg, self.drift, self.paths, "worker")
+        summary = run_check(reference, current, self.drift, context, champion)
         record.action, record.max_psi = summary["action"], summary["max_psi"]
         record.drift_run_id = summary["mlflow_run_id"]
 

@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from recops.data.sources.events import ITEM_KEYS, EventsFileSource, detect_format, file_sha256
+from recops.data.hashing import file_sha256
+from recops.data.sources.events import ITEM_KEYS, EventsFileSource, detect_format
 from recops.data.store import EventStore
 from recops.data.validation import validate_events, validate_items
 from recops.errors import DataSourceError

@@ -10,9 +10,12 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from recops.config import resolve_path
+from recops.data.settings import FileMapping
 from recops.errors import ConfigError
+from recops.gdpr.settings import GdprSettings
 from recops.monitoring.policy import ACTIONS
 from recops.paths import StagePaths
+from recops.settings import build_group
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -40,7 +43,34 @@ def format_duration(value: timedelta) -> str:
 
 
 @dataclass(frozen=True)
+class WorkerSection:
+    """`conf/worker/default.yaml` as written (the only home of its defaults)."""
+
+    incoming_dir: Path
+    work_dir: Path
+    reports_dir: Path
+    poll_interval: int | float | str  # a duration (`parse_duration`)
+    retrain_every: int | float | str | None
+    retrain_on: tuple[str, ...]
+    promote_to: str
+    fold_in: bool
+    file: FileMapping
+    experiment: str
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.retrain_on) - set(ACTIONS[1:]))
+        if unknown:
+            raise ConfigError(f"worker.retrain_on: unknown {unknown}; allowed {ACTIONS[1:]}")
+        if self.promote_to not in PROMOTE_TARGETS:
+            raise ConfigError(
+                f"worker.promote_to must be one of {PROMOTE_TARGETS}, got {self.promote_to!r}"
+            )
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
+    """The worker's settings with absolute paths and parsed durations."""
+
     incoming_dir: Path
     work_dir: Path
     reports_dir: Path
@@ -54,27 +84,23 @@ class WorkerSettings:
 
     @classmethod
     def from_config(cls, cfg: DictConfig, root: Path) -> WorkerSettings:
-        w = cfg.worker
-        retrain_on = tuple(str(a) for a in w.retrain_on or ())
-        unknown = sorted(set(retrain_on) - set(ACTIONS[1:]))
-        if unknown:
-            raise ConfigError(f"worker.retrain_on: unknown {unknown}; allowed {ACTIONS[1:]}")
-        if str(w.promote_to) not in PROMOTE_TARGETS:
-            raise ConfigError(f"worker.promote_to must be one of {PROMOTE_TARGETS}")
-        poll = parse_duration(w.poll_interval, "worker.poll_interval") or timedelta(seconds=60)
+        w = build_group(WorkerSection, cfg, "worker")
+        poll = parse_duration(w.poll_interval, "worker.poll_interval")
+        if poll is None or poll.total_seconds() <= 0:
+            raise ConfigError(
+                f"worker.poll_interval must be a duration > 0, got {w.poll_interval!r}"
+            )
         return cls(
-            incoming_dir=resolve_path(str(w.incoming_dir), root),
-            work_dir=resolve_path(str(w.work_dir), root),
-            reports_dir=resolve_path(str(w.reports_dir), root),
+            incoming_dir=resolve_path(w.incoming_dir, root),
+            work_dir=resolve_path(w.work_dir, root),
+            reports_dir=resolve_path(w.reports_dir, root),
             poll_interval=poll,
             retrain_every=parse_duration(w.retrain_every, "worker.retrain_every"),
-            retrain_on=retrain_on,
-            promote_to=str(w.promote_to),
-            fold_in=bool(w.fold_in),
-            experiment=str(w.experiment),
-            erasure_request=resolve_path(
-                str(cfg.get("gdpr", {}).get("retrain_request", "data/gdpr/retrain.json")), root
-            ),
+            retrain_on=w.retrain_on,
+            promote_to=w.promote_to,
+            fold_in=w.fold_in,
+            experiment=w.experiment,
+            erasure_request=GdprSettings.from_config(cfg, root).retrain_request,
         )
 
     @property

@@ -27,6 +27,7 @@ from recops.pipeline.evaluate import evaluate_stage
 from recops.pipeline.prepare import features_stage
 from recops.pipeline.register import register_stage
 from recops.pipeline.train import build_recommender, save_and_log, train_stage
+from recops.registry.settings import RegistrySettings
 from recops.tracking.store import configure_tracking
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ def _evaluated(
 def register(cfg: DictConfig, paths: StagePaths, trained: Trained, promote_to: str) -> Registered:
     """Register the run's model and promote it through the gates to `promote_to`."""
     configure_tracking(paths.root)
-    client, name = MlflowClient(), str(cfg.registry.model_name)
+    reg = RegistrySettings.from_config(cfg, paths.root)
+    client, name = MlflowClient(), reg.model_name
     try:
         if promote_to == "challenger":
             registered = _to_challenger(cfg, paths, trained)
@@ -126,7 +128,7 @@ def register(cfg: DictConfig, paths: StagePaths, trained: Trained, promote_to: s
             outcome = register_stage(cfg, paths, trained.split, trained.metrics)
             if outcome is None:
                 raise RuntimeError("register=false: the worker has nothing to promote")
-            alias = str(cfg.registry.champion_alias) if outcome.promoted else None
+            alias = reg.champion_alias if outcome.promoted else None
             registered = Registered(outcome.version, outcome.promoted, alias, outcome.reason)
     except BaseException:
         discard_versions(client, name, trained.run_id)
@@ -139,14 +141,13 @@ def _to_challenger(cfg: DictConfig, paths: StagePaths, trained: Trained) -> Regi
     """Candidate, then the registry lifecycle's gated move to `challenger`."""
     from recops.registry.lifecycle import Registry  # imported late: only this path needs it
 
-    reg = cfg.registry
     registry = Registry(cfg, MlflowClient(), paths.root)
     number, _ = registry.register_run(trained.run_id, _model_uri(paths), trained.metrics)
     try:
         moved = registry.promote(number, to="challenger")
     except RegistryError as exc:
         return Registered(number, False, None, str(exc))
-    return Registered(number, True, str(reg.challenger_alias), moved.record.reason)
+    return Registered(number, True, registry.settings.challenger_alias, moved.record.reason)
 
 
 def _model_uri(paths: StagePaths) -> str:

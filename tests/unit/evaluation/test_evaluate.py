@@ -8,7 +8,6 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from recops.columns import Columns
 from recops.errors import ConfigError, EvaluationError
@@ -123,7 +122,10 @@ def test_only_cold_users_has_no_warm_headline_but_no_key_error(
     [(0, "0"), (-5, "-5"), ("many", "'many'"), (2.5, "2.5"), (True, "True")],
 )
 def test_bad_max_users_names_the_key(value: object, shown: str) -> None:
-    cfg = OmegaConf.create({"seed": 1, "threads": 2, "eval": {"ks": [10], "max_users": value}})
+    from recops.config import compose
+
+    cfg = compose([])
+    cfg.eval.max_users = value
     with pytest.raises(ConfigError, match=rf"^eval\.max_users must be .*got {shown}$"):
         EvalSettings.from_config(cfg)
 
@@ -133,9 +135,4 @@ def test_settings_from_the_shipped_config() -> None:
 
     settings = EvalSettings.from_config(compose())
     assert settings.max_users == 100000 and settings.threads == 2
-    assert (
-        EvalSettings.from_config(
-            OmegaConf.create({"seed": 1, "eval": {"max_users": None}})
-        ).max_users
-        is None
-    )
+    assert EvalSettings.from_config(compose(["eval.max_users=null"])).max_users is None

@@ -8,9 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recops.config import compose, to_dict
 from recops.monitoring.policy import DriftPolicy
 from recops.monitoring.psi import binned_shares, psi
 from recops.monitoring.report import compare
+
+
+def drift_policy(**changes: object) -> DriftPolicy:
+    """The policy of the shipped conf/drift, with `changes` to its top-level keys."""
+    return DriftPolicy.from_config({**to_dict(compose([]).drift), **changes})
 
 
 def test_psi_matches_a_hand_computation_on_categories() -> None:
@@ -57,7 +63,7 @@ def test_our_psi_equals_evidentlys_numbers() -> None:
         "price": rng.lognormal(3.3, 1.1, 600),
         "event_type": rng.choice(["view", "cart", "purchase"], 700, p=[0.6, 0.3, 0.1]),
     }
-    _, results = compare(reference, current, DriftPolicy(min_samples=10))
+    _, results = compare(reference, current, drift_policy(min_samples=10))
     for name, numerical in (("price", True), ("event_type", False)):
         ours = psi(reference[name], current[name], numerical=numerical)
         assert results[name].psi == pytest.approx(ours, rel=1e-9), name
@@ -73,8 +79,8 @@ def test_another_stattest_per_feature_keeps_psi_for_the_bands() -> None:
     rng = np.random.default_rng(2)
     reference = {"price": rng.normal(10, 2, 500), "event_type": rng.choice(["a", "b"], 500)}
     current = {"price": rng.normal(13, 2, 400), "event_type": rng.choice(["a", "b"], 400)}
-    policy = DriftPolicy.from_config(
-        {"features": {"price": {"method": "wasserstein", "threshold": 0.1}}, "min_samples": 10}
+    policy = drift_policy(
+        features={"price": {"method": "wasserstein", "threshold": 0.1}}, min_samples=10
     )
     _, results = compare(reference, current, policy)
     price = results["price"]

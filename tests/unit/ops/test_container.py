@@ -4,13 +4,15 @@ build-only settings folder, the engine config files, the apt mirror, the `podman
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from recops.config import compose
 from recops.errors import ConfigError
-from recops.serving.config import ContainerConfig, HealthcheckConfig, ServeConfig
+from recops.serving.config import ContainerConfig, ServeConfig
 from recops.serving.container import (
     ContainerError,
     apt_mirror,
@@ -30,12 +32,22 @@ from recops.serving.image import (
 PROJECT = Path(__file__).resolve().parents[3]
 
 
+def shipped_serve() -> ServeConfig:
+    """`conf/serve` as shipped (the only home of the serving defaults)."""
+    return ServeConfig.from_config(compose([]))
+
+
+def container_config(**changes: object) -> ContainerConfig:
+    return replace(shipped_serve().container, **changes)  # type: ignore[arg-type]
+
+
 def test_bento_context_gets_base_image_template_and_packages(tmp_path: Path) -> None:
     shutil.copy2(PROJECT / "bentos" / "bentofile.yaml", tmp_path / "bentofile.yaml")
-    cfg = ServeConfig().replace(
-        container=ContainerConfig(
+    shipped = shipped_serve()
+    cfg = shipped.replace(
+        container=container_config(
             base_image="docker.io/library/python:3.11-slim",
-            healthcheck=HealthcheckConfig(interval_s=7, start_period_s=20),
+            healthcheck=replace(shipped.container.healthcheck, interval_s=7, start_period_s=20),
         )
     )
     configure_bento_context(cfg, tmp_path)
@@ -58,7 +70,7 @@ def test_build_settings_are_files_in_a_private_folder(tmp_path: Path) -> None:
     ca = tmp_path / "proxy-ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n")
     settings = BuildSettings.of(
-        ContainerConfig(extra_index_urls=("https://mirror.example/simple",)),
+        container_config(extra_index_urls=("https://mirror.example/simple",)),
         ca_bundle=str(ca),
         index_url="https://user:token@pypi.example/simple",
     )
@@ -90,7 +102,7 @@ def test_build_settings_are_files_in_a_private_folder(tmp_path: Path) -> None:
 
 
 def test_engine_config_files(tmp_path: Path) -> None:
-    env = engine_env(ContainerConfig(config_dir=str(tmp_path / "c"), storage_driver="vfs"))
+    env = engine_env(container_config(config_dir=str(tmp_path / "c"), storage_driver="vfs"))
     containers = Path(env["CONTAINERS_CONF"]).read_text()
     storage = Path(env["CONTAINERS_STORAGE_CONF"]).read_text()
     assert 'runtime = "runc"' in containers and "default_ulimits" in containers
@@ -99,13 +111,13 @@ def test_engine_config_files(tmp_path: Path) -> None:
 
 def test_engine_choice() -> None:
     with pytest.raises(ConfigError, match=r"serve\.container\.engine"):
-        engine_binary(ContainerConfig(engine="docker"))
+        engine_binary(container_config(engine="docker"))
     installed = [e for e in ("buildah", "podman") if shutil.which(e)]
     if installed:
-        assert engine_binary(ContainerConfig()) == installed[0]
+        assert engine_binary(container_config()) == installed[0]
     else:
         with pytest.raises(ContainerError, match="make system"):
-            engine_binary(ContainerConfig())
+            engine_binary(container_config())
 
 
 def test_apt_mirror_from_either_format(tmp_path: Path) -> None:
@@ -122,7 +134,7 @@ def test_apt_mirror_from_either_format(tmp_path: Path) -> None:
 
 
 def test_run_line_binds_explicitly() -> None:
-    cfg = ContainerConfig()
+    cfg = container_config()
     cmd = run_args(cfg, "localhost/recops:abc", 3456, "recops-3456", detach=True)
     assert cmd[-5:] == ["localhost/recops:abc", "--host", "127.0.0.1", "--port", "3456"]
     assert "BENTOML_HOST=127.0.0.1" in cmd and "BENTOML_PORT=3456" in cmd

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recops.config import compose
 from recops.errors import ConfigError, DataSourceError
-from recops.serving.config import SloConfig
+from recops.serving.config import ServeConfig
 from recops.serving.loadtest import (
     Outcome,
     Traffic,
@@ -93,7 +94,7 @@ def outcome(latencies_ms: list[float], statuses: list[int | None]) -> Outcome:
 
 
 def test_slo_verdicts() -> None:
-    slo = SloConfig()
+    slo = ServeConfig.from_config(compose([])).slo  # the shipped conf/serve
     fast = summarize(outcome([5.0] * 1000, [200] * 1000), slo, 4)
     assert fast["slo_met"] and fast["throughput_rps"] == 500 and fast["availability"] == 1.0
     assert [r[3] for r in slo_rows(fast)] == ["met"] * 4

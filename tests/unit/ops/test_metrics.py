@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from recops.config import compose
 from recops.serving.config import ServeConfig
 from recops.serving.metrics import DriftExporter, ServingMetrics
 from recops.serving.runtime import drift_summary_path
@@ -90,8 +91,8 @@ def test_answers_by_role_and_counters_from_zero() -> None:
 def test_drift_summary_path_outside_a_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    cfg = ServeConfig.from_config(compose([]))  # the shipped conf/serve
     monkeypatch.delenv("RECOPS_ROOT", raising=False)
     monkeypatch.chdir(tmp_path)
-    cfg = ServeConfig()
     assert drift_summary_path(cfg) == tmp_path / "reports" / "drift" / "summary.json"
     assert drift_summary_path(cfg.replace(drift_summary=None)) is None

@@ -11,12 +11,17 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from recops.config import compose
 from recops.errors import ConfigError
 from recops.evaluation.evaluate import EvaluationResult, UserMetrics
 from recops.registry.gates import GateContext, metric_gate
 from recops.registry.settings import RegistrySettings
 
-SETTINGS = RegistrySettings("m", "ndcg_at_10", 0.01, "absolute", Path("audit.jsonl"))
+SETTINGS = replace(
+    RegistrySettings.from_config(compose([])),  # the shipped conf/registry, then:
+    model_name="m", metric="ndcg_at_10", margin=0.01, margin_mode="absolute",
+    audit_log=Path("audit.jsonl"),
+)  # fmt: skip
 N = 400
 USERS = np.array([f"u{i:04d}" for i in range(N)], dtype=object)
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from recops.config import compose
 from recops.evaluation.evaluate import EvaluationResult
 from recops.registry.gates import (
     GateContext,
@@ -25,7 +26,11 @@ from recops.registry.gates import (
 )
 from recops.registry.settings import RegistrySettings
 
-SETTINGS = RegistrySettings("m", "ndcg_at_10", 0.01, "absolute", Path("audit.jsonl"))
+SETTINGS = replace(
+    RegistrySettings.from_config(compose([])),  # the shipped conf/registry, then:
+    model_name="m", metric="ndcg_at_10", margin=0.01, margin_mode="absolute",
+    audit_log=Path("audit.jsonl"),
+)  # fmt: skip
 
 
 def result(warm: float, light: float, cold: float | None = None, cov: float = 0.5) -> Any:

@@ -7,11 +7,14 @@ environment variable must be set before prometheus_client creates any metric.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +33,7 @@ from recops.features.dataset import Dataset
 from recops.features.idmap import IdMap
 from recops.models.als import ALSModel
 from recops.models.recommender import Recommender
-from recops.serving.config import CacheConfig, ServeConfig
+from recops.serving.config import CacheConfig, ServeConfig, project_serve_values
 from recops.serving.refs import ModelRef
 
 CATEGORIES = ("books", "games", "tools")
@@ -101,8 +104,30 @@ def other_recommender() -> Recommender:
     return make_recommender(1, factors=4)
 
 
+@functools.cache
+def shipped_cfg() -> ServeConfig:
+    """`conf/serve` as shipped (the only home of the serving defaults)."""
+    return ServeConfig.from_mapping(shipped_values({}))
+
+
+def shipped_part(name: str, **changes: Any) -> Any:
+    """One nested section of the shipped serving config (`canary`, `rerank`, ...), changed."""
+    return dataclasses.replace(getattr(shipped_cfg(), name), **changes)
+
+
+def shipped_values(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The shipped `serve` group as a plain mapping, `changes` merged in (nested)."""
+    from omegaconf import OmegaConf
+
+    values = project_serve_values()
+    assert values is not None, "run the tests from the project"
+    merged = OmegaConf.to_container(OmegaConf.merge(values, dict(changes)), resolve=True)
+    assert isinstance(merged, dict)
+    return {str(k): v for k, v in merged.items()}
+
+
 def make_cfg(**changes: object) -> ServeConfig:
-    base = ServeConfig(
+    base = shipped_cfg().replace(
         model_name="m",
         poll_interval_s=0.2,
         sync_interval_s=0.05,

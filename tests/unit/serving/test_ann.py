@@ -3,6 +3,8 @@ exhaustive, widening and exact fallback, config errors, and what /model_info rep
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -15,7 +17,14 @@ from recops.serving.config import AnnConfig, ServeConfig
 from recops.serving.refs import ModelRef
 from recops.serving.served import Query, ServedModel
 
+from .conftest import shipped_cfg, shipped_values
+
 NONE = np.zeros(0, np.int64)
+
+
+def ann_config(**changes: object) -> AnnConfig:
+    """The shipped `serve.ann`, with `changes`."""
+    return replace(shipped_cfg().ann, **changes)  # type: ignore[arg-type]
 
 
 def factor_model(n_users: int = 60, n_items: int = 3000, dim: int = 8, seed: int = 0) -> ALSModel:
@@ -46,7 +55,7 @@ def model() -> ALSModel:
 
 def approximate(model: ALSModel, **changes: object) -> AnnSearch:
     """A deliberately coarse index (few lists probed) so that recall is below 1."""
-    cfg = AnnConfig(min_items=100, nlist=60, nprobe=1, candidates=5, **changes)  # type: ignore[arg-type]
+    cfg = ann_config(min_items=100, nlist=60, nprobe=1, candidates=5, **changes)
     search = build_search(model, cfg)
     assert isinstance(search, AnnSearch)
     return search
@@ -78,7 +87,7 @@ def test_ann_never_returns_seen_blocked_or_disallowed_items(model: ALSModel) -> 
 
 def test_ann_equals_exact_when_every_list_is_probed() -> None:
     model = factor_model(n_users=40, n_items=400, seed=3)
-    search = build_search(model, AnnConfig(min_items=100, nlist=8, nprobe=8))
+    search = build_search(model, ann_config(min_items=100, nlist=8, nprobe=8))
     exact = ExactSearch(model, "test")
     assert isinstance(search, AnnSearch)
     blocked = np.arange(0, 400, 7)
@@ -114,9 +123,9 @@ def test_too_few_survivors_widen_then_fall_back_to_exact(model: ALSModel) -> Non
 
 
 def test_exact_below_the_threshold_and_for_models_without_vectors(model: ALSModel) -> None:
-    small = build_search(model, AnnConfig(min_items=10_000))
+    small = build_search(model, ann_config(min_items=10_000))
     assert isinstance(small, ExactSearch) and "serve.ann.min_items=10000" in small.reason
-    off = build_search(model, AnnConfig(enabled=False, min_items=1))
+    off = build_search(model, ann_config(enabled=False, min_items=1))
     assert isinstance(off, ExactSearch) and "enabled is false" in off.reason
 
 
@@ -133,7 +142,7 @@ def test_exact_below_the_threshold_and_for_models_without_vectors(model: ALSMode
 )
 def test_bad_ann_settings_name_the_key(ann: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:
-        ServeConfig.from_mapping({"ann": ann})
+        ServeConfig.from_mapping(shipped_values({"ann": ann}))
     message = str(err.value)
     assert key in message and "\n" not in message
 
@@ -142,7 +151,7 @@ def test_model_info_says_which_search(recommender: Recommender, cfg: ServeConfig
     ref = ModelRef("m", "1", "champion", "registry")
     exact = ServedModel(ref, recommender, cfg)
     assert exact.info()["search"]["search"] == "exact"
-    ann_cfg = cfg.replace(ann=AnnConfig(min_items=10))
+    ann_cfg = cfg.replace(ann=ann_config(min_items=10))
     ann = ServedModel(ref, recommender, ann_cfg)
     info = ann.info()["search"]
     assert info["search"] == "ann" and info["library"].startswith("faiss")

@@ -13,14 +13,17 @@ from recops.config import compose, to_dict
 from recops.errors import ConfigError
 from recops.serving.config import ServeConfig, load_serve_config, parse_overrides
 
+from .conftest import shipped_values
+
 PROJECT = Path(__file__).resolve().parents[3]
 
 
-def test_defaults_mirror_the_conf_group() -> None:
+def test_the_conf_group_is_the_only_home_of_the_defaults() -> None:
     composed = ServeConfig.from_mapping(to_dict(compose([]).serve))
-    assert composed == ServeConfig()
     raw = yaml.safe_load((PROJECT / "conf" / "serve" / "default.yaml").read_text())
-    assert set(raw) == set(ServeConfig().to_dict())
+    assert set(raw) == set(composed.to_dict())
+    with pytest.raises(TypeError):
+        ServeConfig()  # type: ignore[call-arg]  # no Python defaults to drift from conf/
 
 
 def test_project_conf_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +36,8 @@ def test_project_conf_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_snapshot_wins_over_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RECOPS_SERVE_OVERRIDES", raising=False)
     snap = tmp_path / "serve_config.json"
-    snap.write_text(json.dumps(ServeConfig(mode="packaged", workers=1).to_dict()))
+    shipped = ServeConfig.from_mapping(to_dict(compose([]).serve))
+    snap.write_text(json.dumps(shipped.replace(mode="packaged", workers=1).to_dict()))
     cfg, origin = load_serve_config(snap, overrides="workers=3")
     assert (cfg.mode, cfg.workers) == ("packaged", 3)
     assert origin.startswith("snapshot")
@@ -52,10 +56,19 @@ def test_snapshot_wins_over_the_project(tmp_path: Path, monkeypatch: pytest.Monk
 )
 def test_bad_values_name_the_key(values: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        ServeConfig.from_mapping(values)
+        ServeConfig.from_mapping(shipped_values(values))
 
 
 def test_override_syntax() -> None:
     assert parse_overrides("serve.a=1 b.c='x y'") == ["a=1", "b.c=x y"]
     with pytest.raises(ConfigError, match="not key=value"):
         parse_overrides("oops")
+
+
+def test_outside_a_project_without_a_snapshot_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RECOPS_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^no serving config: no .*serve_config\.json"):
+        load_serve_config(tmp_path / "serve_config.json", overrides="")

@@ -7,12 +7,11 @@ import json
 import pytest
 
 from recops.serving.canary import in_canary
-from recops.serving.config import CanaryConfig
 from recops.serving.errors import BadRequestError, NotReadyError
 from recops.serving.runtime import ServingRuntime
 from recops.serving.schemas import RecommendResponse
 
-from .conftest import FakeSource, make_cfg
+from .conftest import FakeSource, make_cfg, shipped_part
 
 
 def ready_runtime(source: FakeSource, **changes: object) -> ServingRuntime:
@@ -52,13 +51,13 @@ def test_rerank_switch(source: FakeSource) -> None:
     rt = ready_runtime(source)
     assert rt.engine.query("u10", rerank=True).rerank
     assert not rt.engine.query("u10").rerank
-    off = ready_runtime(source, rerank=make_cfg().rerank.__class__(enabled=False))
+    off = ready_runtime(source, rerank=shipped_part("rerank", enabled=False))
     assert not off.engine.query("u10", rerank=True).rerank
 
 
 def test_canary_routes_the_hashed_share(source: FakeSource) -> None:
     source.aliases["challenger"] = "2"
-    rt = ready_runtime(source, canary=CanaryConfig(share=0.5, salt="s"))
+    rt = ready_runtime(source, canary=shipped_part("canary", share=0.5, salt="s"))
     users = [f"u{i}" for i in range(5, 90)]
     versions = {u: rt.engine.recommend(rt.engine.query(u, 3)).model_version for u in users}
     for user, version in versions.items():
@@ -69,7 +68,7 @@ def test_canary_routes_the_hashed_share(source: FakeSource) -> None:
 
 def test_a_failing_challenger_falls_back_to_the_champion(source: FakeSource) -> None:
     source.aliases["challenger"] = "2"
-    rt = ready_runtime(source, canary=CanaryConfig(share=1.0))
+    rt = ready_runtime(source, canary=shipped_part("canary", share=1.0))
 
     def broken(q: object) -> object:
         raise RuntimeError("challenger bug")

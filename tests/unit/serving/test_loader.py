@@ -7,13 +7,12 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from recops.serving import status
-from recops.serving.config import CanaryConfig
 from recops.serving.lastgood import LastGoodStore
 from recops.serving.loader import ModelLoader
 from recops.serving.metrics import ServingMetrics
 from recops.serving.runtime import ServingRuntime
 
-from .conftest import FakeSource, make_cfg
+from .conftest import FakeSource, make_cfg, shipped_part
 
 
 def runtime(source: FakeSource, **changes: object) -> ServingRuntime:
@@ -63,7 +62,7 @@ def test_no_champion_means_not_ready(source: FakeSource) -> None:
 
 
 def test_canary_starts_and_ends_with_the_challenger_alias(source: FakeSource) -> None:
-    rt = runtime(source, canary=CanaryConfig(share=0.5))
+    rt = runtime(source, canary=shipped_part("canary", share=0.5))
     rt.loader.refresh()
     source.aliases["challenger"] = "2"
     rt.loader.refresh()
@@ -86,7 +85,7 @@ def test_canary_starts_and_ends_with_the_challenger_alias(source: FakeSource) ->
 
 def test_no_canary_when_disabled(source: FakeSource) -> None:
     source.aliases["challenger"] = "2"
-    rt = runtime(source, canary=CanaryConfig(share=0.0))
+    rt = runtime(source, canary=shipped_part("canary", share=0.0))
     rt.loader.refresh()
     assert rt.loader.slots.challenger is None and source.loads == ["1"]
 

@@ -150,18 +150,19 @@ def test_precomputed_table_in_row_groups_with_intervals(
 
 
 def test_configured_diversity_is_the_default_and_the_warm_key(recommender: Recommender) -> None:
-    from recops.serving.config import RerankConfig
     from recops.serving.engine import Engine, Slots
 
-    from .conftest import make_cfg
+    from .conftest import make_cfg, shipped_part
 
-    cfg = make_cfg(rerank=RerankConfig(diversity=0.4))
+    cfg = make_cfg(rerank=shipped_part("rerank", diversity=0.4))
     model = ServedModel(REF, recommender, cfg)
     assert model.warm() > 0
     engine = Engine(cfg, lambda: Slots(model), lambda: "")
     q = engine.query(model.most_active_users(1)[0])
     assert q.diversity == 0.4 and engine.recommend(q).cached
     off = Engine(
-        make_cfg(rerank=RerankConfig(enabled=False, diversity=0.4)), lambda: Slots(model), str
+        make_cfg(rerank=shipped_part("rerank", enabled=False, diversity=0.4)),
+        lambda: Slots(model),
+        str,
     )
     assert off.query("u10", diversity=0.9).diversity == 0.0

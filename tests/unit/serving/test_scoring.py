@@ -6,9 +6,11 @@ import numpy as np
 
 from recops.models.base import blocked_mask
 from recops.models.recommender import Recommender
-from recops.serving.config import FallbackConfig, RerankWeights
+from recops.serving.config import RerankWeights
 from recops.serving.content import ContentIndex, metadata_matrix
 from recops.serving.scoring import ItemSignals, fallback_rank, minmax, rerank
+
+from .conftest import shipped_part
 
 
 def test_metadata_similarity_prefers_the_same_category(recommender: Recommender) -> None:
@@ -46,12 +48,12 @@ def test_recent_popularity_uses_the_window(recommender: Recommender) -> None:
 def test_fallback_blends_popularity_and_content(recommender: Recommender) -> None:
     signals = ItemSignals.build(recommender, 7)
     content = ContentIndex.build(recommender.item_meta, recommender.model)
-    weights = FallbackConfig(popularity_weight=0.5, content_weight=0.5)
+    weights = shipped_part("fallback", popularity_weight=0.5, content_weight=0.5)
     ids, scores = fallback_rank(signals, content, np.zeros(0, np.int64), None, 3, weights)
     assert ids.tolist() == signals.popular_order[:3].tolist()
     assert np.all(np.diff(scores) <= 0)
     seeds = np.array([1, 4, 7])  # "games" items (i % 3 == 1)
-    content_heavy = FallbackConfig(popularity_weight=0.1, content_weight=0.9)
+    content_heavy = shipped_part("fallback", popularity_weight=0.1, content_weight=0.9)
     ids, scores = fallback_rank(signals, content, seeds, None, 5, content_heavy)
     assert all(i % 3 == 1 for i in ids) and np.all(np.diff(scores) <= 0)
     blended, _ = fallback_rank(signals, content, seeds, None, 5, weights)

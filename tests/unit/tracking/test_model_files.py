@@ -141,6 +141,6 @@ def test_a_version_without_checksums_is_not_loaded(registered: MlflowClient) -> 
 
 
 def _sha(path: Path) -> str:
-    from recops.tracking.model_files import sha256_file
+    from recops.data.hashing import file_sha256
 
-    return sha256_file(path)
+    return file_sha256(path)

@@ -8,7 +8,6 @@ numbers as epoch seconds.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
 from recops.columns import Columns
+from recops.data.hashing import file_sha256
 from recops.data.parsing import to_number
 from recops.data.sources.base import RawData, RawStream
 from recops.errors import ConfigError, DataSourceError
@@ -38,7 +38,6 @@ EVENT_TARGETS = {
 ITEM_TARGETS = {key: getattr(Columns, key) for key in ITEM_KEYS}
 _FORMATS = ("csv", "tsv", "parquet")
 _MAX_ABS_MS = 9e15  # pandas datetime64[ns] spans about +-9.2e15 ms around 1970
-_CHUNK = 1 << 20
 
 
 def detect_format(path: Path, fmt: str) -> str:
@@ -204,16 +203,6 @@ def epoch_ms_to_datetime(col: pd.Series) -> pd.Series:
     mixed = col.astype(object).copy()
     mixed[ok] = converted[ok].astype(object)
     return mixed
-
-
-def file_sha256(*paths: Path) -> str:
-    """sha256 over the bytes of the given files, in order (streamed)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 class EventsFileSource:

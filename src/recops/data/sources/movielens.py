@@ -22,8 +22,9 @@ import pandas as pd
 
 from recops.columns import Columns
 from recops.config import shared_state_root
+from recops.data.hashing import file_sha256
 from recops.data.sources.base import RawData
-from recops.data.sources.events import EVENT_TARGETS, ITEM_TARGETS, file_sha256, read_mapped
+from recops.data.sources.events import EVENT_TARGETS, ITEM_TARGETS, read_mapped
 from recops.errors import ConfigError, DataSourceError
 
 logger = logging.getLogger(__name__)

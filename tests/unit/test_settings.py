@@ -1,0 +1,154 @@
+"""The one typed-settings builder (`recops.settings.build`), and every config group's schema
+against the shipped `conf/`: same keys (none unknown, none missing), every value typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from omegaconf import OmegaConf, open_dict
+
+from recops.backup.settings import BackupSection
+from recops.config import compose
+from recops.errors import ConfigError
+from recops.evaluation.settings import EvalSection
+from recops.gdpr.settings import GdprSection
+from recops.monitoring.settings import DriftSettings
+from recops.quality.settings import QualitySettings
+from recops.registry.settings import RegistrySettings
+from recops.serving.config import ServeConfig
+from recops.settings import build, field_paths, key_paths
+from recops.worker.settings import WorkerSection
+
+#: Every config group read through a settings schema: group -> schema.
+SCHEMAS: dict[str, type] = {
+    "serve": ServeConfig,
+    "registry": RegistrySettings,
+    "worker": WorkerSection,
+    "drift": DriftSettings,
+    "eval": EvalSection,
+    "quality": QualitySettings,
+    "gdpr": GdprSection,
+    "backup": BackupSection,
+}
+
+
+@dataclass(frozen=True)
+class Inner:
+    size: int
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Outer:
+    rate: float
+    mode: Literal["a", "b"]
+    tags: tuple[str, ...]
+    limits: dict[str, float]
+    path: Path
+    inner: Inner
+    optional: int = 3  # a field with a Python default may be left out
+
+
+GOOD = {
+    "rate": 1,
+    "mode": "a",
+    "tags": ["x", "y"],
+    "limits": {"p95": 0.1},
+    "path": "data/x",
+    "inner": {"size": 2, "name": None},
+}
+
+
+def test_a_valid_mapping_builds_typed_values() -> None:
+    built = build(Outer, GOOD, "g")
+    assert built == Outer(1.0, "a", ("x", "y"), {"p95": 0.1}, Path("data/x"), Inner(2, None))
+    assert isinstance(built.rate, float) and built.optional == 3
+
+
+def test_a_dictconfig_is_resolved() -> None:
+    cfg = OmegaConf.create({"root": "data", "g": {**GOOD, "path": "${root}/y"}})
+    assert build(Outer, cfg.g, "g").path == Path("data/y")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": "red"}, r"^unknown key\(s\) in g: \['colour'\] \(known: "),
+        ({"rate": "fast"}, r"^g\.rate must be float, got 'fast'$"),
+        ({"rate": True}, r"^g\.rate must be float, got True$"),
+        ({"mode": "c"}, r"^g\.mode must be one of \['a', 'b'\], got 'c'$"),
+        ({"tags": "x"}, r"^g\.tags must be a list of str, got 'x'$"),
+        ({"tags": ["x", 3]}, r"^g\.tags\[1\] must be str, got 3$"),
+        ({"limits": {"p95": "low"}}, r"^g\.limits\.p95 must be float, got 'low'$"),
+        ({"inner": {"size": 1.5, "name": None}}, r"^g\.inner\.size must be int, got 1\.5$"),
+        ({"inner": {"size": 1, "name": 7}}, r"^g\.inner\.name must be str \(or null\), got 7$"),
+        ({"inner": {"size": 1, "name": None, "x": 0}}, r"^unknown key\(s\) in g\.inner: \['x'\]"),
+        ({"inner": {"name": None}}, r"^g\.inner\.size is missing"),
+        ({"inner": 5}, r"^g\.inner must be a mapping, got 5$"),
+        ({"path": None}, r"^g\.path must not be null$"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_key_path(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        build(Outer, {**GOOD, **change}, "g")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_key_is_named() -> None:
+    values = {k: v for k, v in GOOD.items() if k != "mode"}
+    with pytest.raises(ConfigError, match=r"^g\.mode is missing"):
+        build(Outer, values, "g")
+
+
+@pytest.mark.parametrize("group", sorted(SCHEMAS))
+def test_the_shipped_conf_has_exactly_the_keys_of_each_schema(group: str) -> None:
+    cfg = compose([])
+    schema = SCHEMAS[group]
+    declared = set(field_paths(schema, group))
+    written = set(key_paths(cfg[group], group, schema))
+    assert written - declared == set(), f"conf/{group} keys no settings field reads"
+    assert declared - written == set(), f"settings fields conf/{group} does not set"
+    build(schema, cfg[group], group)  # and every value has the declared type
+
+
+def test_every_settings_object_builds_from_the_shipped_conf(tmp_path: Path) -> None:
+    from recops.backup.settings import BackupSettings
+    from recops.data.settings import FileMapping
+    from recops.evaluation.settings import EvalSettings
+    from recops.gdpr.settings import GdprSettings, ServedAnswer
+    from recops.monitoring.policy import DriftPolicy
+    from recops.worker.settings import WorkerSettings
+
+    cfg = compose([])
+    assert RegistrySettings.from_config(cfg, tmp_path).audit_log.is_absolute()
+    assert WorkerSettings.from_config(cfg, tmp_path).work_dir.is_absolute()
+    assert GdprSettings.from_config(cfg, tmp_path).model_name == cfg.registry.model_name
+    assert BackupSettings.from_config(cfg, tmp_path).keep == cfg.backup.keep
+    assert EvalSettings.from_config(cfg).threads == cfg.threads
+    assert DriftPolicy.from_settings(DriftSettings.from_config(cfg)).bands["retrain_now"] > 0
+    assert QualitySettings.from_config(cfg).fail_on == {}
+    assert FileMapping.from_config(cfg).columns is None
+    serve = ServeConfig.from_config(cfg)
+    assert serve.alias == cfg.registry.champion_alias
+    served = ServedAnswer.from_config(cfg, tmp_path)  # gdpr's typed view of four serve keys
+    assert (served.model_name, served.alias) == (serve.model_name, serve.alias)
+    assert (served.k, served.min_history) == (serve.limits.k_default, serve.min_history)
+    assert served.precomputed == tmp_path / serve.precompute.path
+
+
+def test_a_missing_group_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"^the config has no `quality` section .*recops params"):
+        QualitySettings.from_config(OmegaConf.create({"paths": {"data_dir": "data"}}))
+
+
+def test_a_params_yaml_older_than_conf_names_the_missing_key(tmp_path: Path) -> None:
+    cfg = compose([])
+    with open_dict(cfg):
+        del cfg.registry["min_overlap"]
+    with pytest.raises(ConfigError, match=r"^registry\.min_overlap is missing"):
+        RegistrySettings.from_config(cfg, tmp_path)
