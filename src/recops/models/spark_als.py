@@ -222,7 +222,7 @@ def s3a_available(spark: SparkSession) -> bool:
 
     jvm = spark.sparkContext._jvm
     assert jvm is not None  # a classic (non-Connect) session always has its gateway
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     try:
         jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass("s3a", hadoop)
     except Py4JError:
@@ -237,7 +237,7 @@ def default_s3a_endpoint(spark: SparkSession) -> None:
     endpoint = s3_endpoint()
     if not endpoint:
         return
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in (("endpoint", endpoint), ("path.style.access", "true")):
         if spark.conf.get(f"spark.hadoop.fs.s3a.{key}", None) is None:
             hadoop.set(f"fs.s3a.{key}", value)
