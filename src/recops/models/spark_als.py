@@ -7,8 +7,9 @@ factors only (no Spark needed to load or serve it).
 
 The training interactions come from the features parquet the dataset was loaded from
 (`train_events.parquet`: user_idx, item_idx, weight), read by Spark itself, so a cluster can
-read it from shared or object storage (`events_uri: s3a://...`); a dataset built in memory (e.g. a
-validation split) is handed to Spark from its matrix.
+read it from shared or object storage (`events_uri: s3://...`; see `read_events` for S3 without
+Hadoop's S3A connector); a dataset built in memory (e.g. a validation split) is handed to Spark
+from its matrix.
 
 Spark's ALS differs from implicit's in what its hyperparameters mean: `regParam` is scaled
 by each user's (item's) number of interactions (ALS-WR) and the confidence is
@@ -32,15 +33,20 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from recops.columns import Columns
+from recops.data.object_store import is_s3_uri, read_s3_parquet, s3_endpoint
 from recops.errors import ConfigError
 from recops.features.dataset import Dataset
 from recops.models.factors import FoldInFactorModel
+from recops.redaction import redact
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 _RATING = "rating"
+_EVENT_COLUMNS = [Columns.user_idx, Columns.item_idx, Columns.weight]
+#: Hadoop's S3 connector; not bundled with pyspark (Maven: org.apache.hadoop:hadoop-aws).
+S3A_PACKAGE = "org.apache.hadoop:hadoop-aws"
 
 
 def spark_missing() -> str | None:
@@ -162,8 +168,7 @@ class SparkALSModel(FoldInFactorModel):
         uri = self.events_uri or dataset.events_uri
         if uri is None:
             return spark.createDataFrame(_matrix_frame(dataset.user_items))
-        log.info("Spark reads the training interactions from %s", uri)
-        events = spark.read.parquet(str(uri))
+        events = read_events(spark, str(uri))
         missing = {Columns.user_idx, Columns.item_idx, Columns.weight} - set(events.columns)
         if missing:
             raise ConfigError(f"model.events_uri {uri}: no column(s) {', '.join(sorted(missing))}")
@@ -183,6 +188,59 @@ class SparkALSModel(FoldInFactorModel):
             num_threads=0,
             random_state=self.random_state,
         )
+
+
+def read_events(spark: SparkSession, uri: str) -> DataFrame:
+    """The parquet at `uri` as a Spark DataFrame, read by Spark itself where it can.
+
+    An S3 URI needs Hadoop's S3A connector on Spark's classpath. Without it the driver reads
+    the interaction columns with pyarrow (the project's S3 settings) and hands Spark an
+    Arrow-backed DataFrame: the same training data, read by one process instead of in
+    parallel by the executors.
+    """
+    if not is_s3_uri(uri):
+        log.info("Spark reads the training interactions from %s", uri)
+        return spark.read.parquet(uri)
+    if s3a_available(spark):
+        s3a = "s3a://" + uri.split("://", 1)[1]
+        default_s3a_endpoint(spark)
+        log.info("Spark reads the training interactions from %s (S3A connector)", redact(s3a))
+        return spark.read.parquet(s3a)
+    log.info(
+        "Spark has no S3A connector (%s): the driver reads %s with pyarrow and hands it to "
+        "Spark; a cluster should add %s to spark.jars.packages (conf/spark) to read in parallel",
+        S3A_PACKAGE,
+        redact(uri),
+        S3A_PACKAGE,
+    )
+    return spark.createDataFrame(read_s3_parquet(uri, _EVENT_COLUMNS))
+
+
+def s3a_available(spark: SparkSession) -> bool:
+    """Whether Spark's Hadoop file systems include S3A (hadoop-aws and its SDK loadable)."""
+    from py4j.protocol import Py4JError
+
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a classic (non-Connect) session always has its gateway
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    try:
+        jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass("s3a", hadoop)
+    except Py4JError:
+        return False
+    return True
+
+
+def default_s3a_endpoint(spark: SparkSession) -> None:
+    """Point S3A at the project's S3 endpoint (`MLFLOW_S3_ENDPOINT_URL`, ...) with path-style
+    addressing (S3-compatible stores), each unless the Spark config sets it
+    (`spark.hadoop.fs.s3a.endpoint`, `spark.hadoop.fs.s3a.path.style.access`)."""
+    endpoint = s3_endpoint()
+    if not endpoint:
+        return
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in (("endpoint", endpoint), ("path.style.access", "true")):
+        if spark.conf.get(f"spark.hadoop.fs.s3a.{key}", None) is None:
+            hadoop.set(f"fs.s3a.{key}", value)
 
 
 def _matrix_frame(matrix: sp.csr_matrix) -> pd.DataFrame:
