@@ -4,7 +4,8 @@ Each stage runs as its own process (`python -m pipelines.<stage>`, the commands 
 runs, on a composed config instead of params.yaml), so its wall time and peak RSS
 (`os.wait4`'s ru_maxrss) are its own. In the same run, a bare implicit ALS fit on the matrix
 the features stage built (same factors, iterations, regularisation, alpha and threads as
-`model=als`) gives the baseline. Goals (issue 10): the chain within 2.5x the bare fit with
+`model=als`) gives the baseline: timed twice (before the train stage and after drift), the
+ratios against the mean of the two. Goals (issue 10): the chain within 2.5x the bare fit with
 every stage's peak RSS <= 8 GB at 20M events; 100M completes within 16 GB.
 
 Sizes: `RECOPS_SCALE_SIZES=20M` (or `20M,100M`, the default) picks the worlds. The world is
@@ -93,15 +94,16 @@ def run_chain(label: str, env: dict[str, str]) -> dict[str, Any]:
     args = overrides(work, users, items, events)
     stage_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
     stages: dict[str, Any] = {}
+    bare: list[dict[str, Any]] = []
     for stage in STAGES:
+        if stage == "train":  # the baseline right before the fit it is compared with
+            bare.append(bare_fit(work, args, stage_env, "before"))
         extra = ["chain=false"] if stage == "train" else []
         command = [sys.executable, "-m", f"pipelines.{stage}", *args, *extra]
         stages[stage] = run_measured(command, stage_env, work / f"{stage}.log")
         print(f"{label} {stage}: {stages[stage]}", flush=True)
-    bare_args = [sys.executable, "-c", BARE, str(work / "features" / "user_items.npz"), *args[:4]]
-    bare_log = work / "bare.log"
-    bare = run_measured(bare_args, stage_env, bare_log)
-    bare["fit_s"] = json.loads(bare_log.read_text().strip().splitlines()[-1])["fit_s"]
+    bare.append(bare_fit(work, args, stage_env, "after"))  # and again at the end: load drifts
+    bare_s = sum(b["fit_s"] for b in bare) / len(bare)
     features = json.loads((work / "features" / "manifest.json").read_text())
     chain_s = sum(s["seconds"] for s in stages.values())
     return {
@@ -110,11 +112,24 @@ def run_chain(label: str, env: dict[str, str]) -> dict[str, Any]:
         "items": features["n_items"],
         "stages": stages,
         "chain_s": chain_s,
-        "bare": bare,
-        "ratio": chain_s / bare["fit_s"],
-        "train_ratio": stages["train"]["seconds"] / bare["fit_s"],
+        "bare_runs": bare,
+        "bare": {"fit_s": bare_s},
+        "ratio": chain_s / bare_s,
+        "train_ratio": stages["train"]["seconds"] / bare_s,
         "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()),
+        "load": os.getloadavg(),
     }
+
+
+def bare_fit(work: Path, args: list[str], env: dict[str, str], when: str) -> dict[str, Any]:
+    """The bare implicit fit on the features stage's matrix (its own process), timed."""
+    command = [sys.executable, "-c", BARE, str(work / "features" / "user_items.npz"), *args[:4]]
+    log = work / f"bare-{when}.log"
+    measured = run_measured(command, env, log)
+    measured["fit_s"] = json.loads(log.read_text().strip().splitlines()[-1])["fit_s"]
+    measured["load_1min_after"] = os.getloadavg()[0]
+    print(f"bare ALS fit ({when}): {measured}", flush=True)
+    return measured
 
 
 def table(rows: dict[str, Any]) -> list[str]:
@@ -128,10 +143,19 @@ def table(rows: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {label} ({r['events']:,} events, {r['users']:,} users, {r['items']:,} items) | "
             + " | ".join(cells)
-            + f" | {r['chain_s']:.0f} s | {r['bare']['fit_s']:.0f} s | {r['ratio']:.2f}x | "
+            + f" | {r['chain_s']:.0f} s | {bare_cell(r)} | {r['ratio']:.2f}x | "
             f"{r['train_ratio']:.2f}x | {r['peak_rss_gb']:.1f} GB |"
         )
     return lines
+
+
+def bare_cell(row: dict[str, Any]) -> str:
+    """The mean bare fit, and its two runs (before train, after drift) when measured so."""
+    runs = row.get("bare_runs") or []
+    if len(runs) < 2:
+        return f"{row['bare']['fit_s']:.0f} s"
+    each = " / ".join(f"{b['fit_s']:.0f}" for b in runs)
+    return f"{row['bare']['fit_s']:.0f} s (mean of {each} s)"
 
 
 def test_whole_chain_at_scale() -> None:
@@ -149,10 +173,20 @@ def test_whole_chain_at_scale() -> None:
         "pipelines.<stage>`, what `dvc repro` runs). `bare ALS fit` = "
         "`AlternatingLeastSquares.fit` on the features stage's matrix with `model=als`'s "
         "factors, iterations, regularisation, alpha and threads, in the same run. "
+        "The bare fit runs twice, right before the train stage and after the drift stage, "
+        "and the ratios use their mean, so load that drifts during the run (a shared "
+        "machine) shows as a gap between the two rather than as a wrong ratio. "
         f"Goals: chain <= {RATIO_GOAL}x the bare fit and peak RSS <= 8 GB at 20M; 100M "
         "completes within 16 GB.",
         "",
         *table(rows),
+        "",
+        *(
+            f"- {label}: load average (1/5/15 min) at the end of the run "
+            + " / ".join(f"{x:.1f}" for x in r["load"])
+            for label, r in rows.items()
+            if "load" in r
+        ),
     ]
     (RESULTS / "scale.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

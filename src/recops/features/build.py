@@ -166,14 +166,26 @@ def _pair_keys(matrix: sp.csr_matrix) -> np.ndarray:
     return rows * matrix.shape[1] + matrix.indices
 
 
+def _in_sorted(wanted: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of `wanted` occur in the sorted `keys`; the queries are searched in sorted order
+    (a binary search per random query misses the cache at every step)."""
+    if not len(keys):
+        return np.zeros(len(wanted), dtype=bool)
+    order = np.argsort(wanted)
+    queries = wanted[order]
+    pos = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    found = np.empty(len(wanted), dtype=bool)
+    found[order] = keys[pos] == queries
+    return found
+
+
 def _test_pairs(
     test_events: CodedEvents, user_of_code: np.ndarray, item_of_code: np.ndarray, train: Dataset
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Unique test (user, item) pairs in first-occurrence order; items unseen in training and
     pairs already in the training matrix dropped."""
     keys = test_events.user.astype(np.int64) * len(test_events.item_values) + test_events.item
-    _, first = np.unique(keys, return_index=True)
-    first.sort()
+    first = np.flatnonzero(~pd.Series(keys).duplicated().to_numpy())  # hashing, not sorting
     user_code, item_code = test_events.user[first], test_events.item[first]
     user_idx = user_of_code[user_code].astype(np.int64)
     item_idx = item_of_code[item_code].astype(np.int64)
@@ -184,8 +196,7 @@ def _test_pairs(
     if warm.any():
         train_keys = _pair_keys(train.user_items)
         wanted = user_idx[warm] * train.n_items + item_idx[warm]
-        pos = np.minimum(np.searchsorted(train_keys, wanted), max(len(train_keys) - 1, 0))
-        seen[warm] = (train_keys[pos] == wanted) if len(train_keys) else False
+        seen[warm] = _in_sorted(wanted, train_keys)
     keep = known_item & ~seen
     test = pd.DataFrame(
         {

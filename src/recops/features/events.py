@@ -40,6 +40,8 @@ class CodedEvents:
         return len(self.user)
 
     def take(self, mask: np.ndarray) -> CodedEvents:
+        if mask.all():  # nothing dropped (every weight > 0): no 20M-row copies
+            return self
         return CodedEvents(
             self.user[mask],
             self.user_values,
@@ -98,7 +100,9 @@ class CodedEvents:
         table = pq.read_table(
             path,
             columns=columns,
-            read_dictionary=[Columns.user, Columns.item, Columns.event_type],
+            # users as plain strings: their per-row-group dictionaries are nearly as long as
+            # the row groups, so unifying them costs more than one encode of the whole column
+            read_dictionary=[Columns.item, Columns.event_type],
         )
         return cls.from_table(table, weights, default_weight)
 
@@ -109,10 +113,19 @@ def check_weights(weights: Mapping[str, float]) -> None:
             raise ConfigError(f"features.event_weights.{name} must be >= 0, got {value}")
 
 
+def dictionary_encode(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column dictionary-encoded as one chunk with one dictionary.
+
+    `pc.dictionary_encode` on a many-chunk column leaves a dictionary per chunk, and unifying
+    them (what a pandas conversion does) costs more than encoding the whole column once."""
+    whole = pc.cast(column, pa.large_string()) if pa.types.is_string(column.type) else column
+    return pa.chunked_array([pc.dictionary_encode(whole.combine_chunks())])
+
+
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """int32 codes and the distinct values (object array) of a string column."""
     if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
+        column = dictionary_encode(column)
     column = column.unify_dictionaries()
     if column.num_chunks == 0:
         return np.empty(0, np.int32), np.empty(0, dtype=object)

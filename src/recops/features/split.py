@@ -28,8 +28,9 @@ class Splitter(Protocol):
 def _positions_within_user(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """For each row: its 0-based position in its user's time order, and the user's event count."""
     # lexsort is stable: ties in (user, time) keep the frame's order, as the docstring says
-    order = np.lexsort((events[Columns.timestamp].to_numpy(), events[Columns.user].to_numpy()))
-    users_sorted = events[Columns.user].to_numpy()[order]
+    users = events[Columns.user].to_numpy()
+    order = np.lexsort((events[Columns.timestamp].to_numpy(), users))
+    users_sorted = users[order]
     starts = np.r_[True, users_sorted[1:] != users_sorted[:-1]]
     group_id = np.cumsum(starts) - 1
     group_start = np.flatnonzero(starts)

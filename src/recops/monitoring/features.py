@@ -125,8 +125,7 @@ def _group_sizes(codes: np.ndarray) -> np.ndarray:
     if not len(codes):
         return np.empty(0, np.float64)
     counts = np.bincount(codes)
-    _, first = np.unique(codes, return_index=True)
-    present = codes[np.sort(first)]
+    present = pd.unique(codes)  # hash-based, in order of first appearance (np.unique sorts)
     return counts[present].astype(np.float64)
 
 
@@ -151,9 +150,15 @@ def session_lengths(events: pd.DataFrame, gap: pd.Timedelta) -> np.ndarray:
     return np.diff(np.append(boundaries, len(order))).astype(np.float64)
 
 
+def _present_codes(codes: np.ndarray, n_values: int) -> np.ndarray:
+    """The distinct non-negative codes, sorted (a counting pass; np.unique sorts every row)."""
+    valid = codes[codes >= 0] if len(codes) and codes.min() < 0 else codes
+    return np.flatnonzero(np.bincount(valid, minlength=n_values))
+
+
 def sample_users(events: pd.DataFrame, n: int, seed: int) -> list[str]:
     codes, values = _codes(events[Columns.user])
-    users = np.sort(values[np.unique(codes)].astype(str))
+    users = np.sort(values[_present_codes(codes, len(values))].astype(str))
     if len(users) <= n:
         return users.tolist()
     return np.random.default_rng(seed).choice(users, size=n, replace=False).tolist()
@@ -187,7 +192,7 @@ def side_stats(side: EventWindow, reference: EventWindow | None) -> dict[str, fl
 def present_values(column: pd.Series) -> np.ndarray:
     """The distinct values that occur in an id column (a categorical may list unused ones)."""
     codes, values = _codes(column)
-    return values[np.unique(codes[codes >= 0])]
+    return values[_present_codes(codes, len(values))]
 
 
 def padded_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:

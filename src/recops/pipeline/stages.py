@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -12,30 +13,35 @@ from recops.config import validate_config
 from recops.console import setup_logging
 from recops.features.dataset import SplitData
 from recops.paths import StagePaths
-from recops.pipeline.drift import drift_stage
-from recops.pipeline.evaluate import evaluate_stage
-from recops.pipeline.prepare import features_stage, ingest_stage
-from recops.pipeline.register import register_stage
-from recops.pipeline.train import train_stage
 
 log = logging.getLogger(__name__)
 
 Stage = Callable[[DictConfig, StagePaths], Any]
-STAGES: dict[str, Stage] = {
-    "ingest": ingest_stage,
-    "features": features_stage,
-    "train": train_stage,
-    "evaluate": evaluate_stage,
-    "register": register_stage,
-    "drift": drift_stage,
+# module and function of each stage, imported only when that stage runs: each DVC stage is its
+# own process, and the heavy libraries (mlflow, evidently, implicit, matplotlib) cost seconds
+# to import, so ingest and features must not pay for what train, evaluate or drift use.
+STAGES: dict[str, tuple[str, str]] = {
+    "ingest": ("recops.pipeline.prepare", "ingest_stage"),
+    "features": ("recops.pipeline.prepare", "features_stage"),
+    "train": ("recops.pipeline.train", "train_stage"),
+    "evaluate": ("recops.pipeline.evaluate", "evaluate_stage"),
+    "register": ("recops.pipeline.register", "register_stage"),
+    "drift": ("recops.pipeline.drift", "drift_stage"),
 }
+
+
+def stage_function(name: str) -> Stage:
+    """The function of stage `name`, importing its module now."""
+    module, function = STAGES[name]
+    stage: Stage = getattr(importlib.import_module(module), function)
+    return stage
 
 
 def run_stage(name: str, cfg: DictConfig) -> Any:
     """Run one named stage on the DVC-managed paths of `cfg.paths`."""
     setup_logging()
     validate_config(cfg)
-    return STAGES[name](cfg, StagePaths.from_config(cfg))
+    return stage_function(name)(cfg, StagePaths.from_config(cfg))
 
 
 def run_chain(cfg: DictConfig) -> dict[str, Any]:
@@ -53,6 +59,11 @@ def run_chain(cfg: DictConfig) -> dict[str, Any]:
         cfg.model._target_.rsplit(".", 1)[-1],
         cfg.split._target_.rsplit(".", 1)[-1],
     )
+    from recops.pipeline.evaluate import evaluate_stage
+    from recops.pipeline.prepare import ingest_stage
+    from recops.pipeline.register import register_stage
+    from recops.pipeline.train import train_stage
+
     ingest = ingest_stage(cfg, paths)
     split = cached_split(cfg, paths, ingest)
     trained = train_stage(cfg, paths, split)
@@ -73,4 +84,6 @@ def cached_split(cfg: DictConfig, paths: StagePaths, ingest: dict[str, Any]) -> 
     if cached is not None and cached.stats.get("snapshot_hash") == snapshot:
         log.info("reusing features from %s", paths.features_dir)
         return cached
+    from recops.pipeline.prepare import features_stage
+
     return features_stage(cfg, paths)
