@@ -152,3 +152,22 @@ def test_a_params_yaml_older_than_conf_names_the_missing_key(tmp_path: Path) -> 
         del cfg.registry["min_overlap"]
     with pytest.raises(ConfigError, match=r"^registry\.min_overlap is missing"):
         RegistrySettings.from_config(cfg, tmp_path)
+
+
+def test_the_library_defaults_of_a_direct_call_are_the_shipped_conf() -> None:
+    """`evaluate(rec, split)` and `validate(...)` called without settings use their dataclass
+    defaults; those must be what `conf/` ships, so both paths give the same numbers."""
+    from dataclasses import asdict
+
+    from recops.evaluation.settings import EvalSettings
+    from recops.quality.checks import Limits
+
+    cfg = compose([])
+    shipped = asdict(EvalSettings.from_config(cfg))
+    library = asdict(EvalSettings())
+    shipped.pop("threads"), library.pop("threads")  # `threads` is the machine's, not eval's
+    assert library == shipped
+    quality = QualitySettings.from_config(cfg)
+    limits = Limits()
+    for name in ("min_user_events", "min_item_events", "window_days", "future_tolerance_hours"):
+        assert getattr(limits, name) == getattr(quality, name), name
