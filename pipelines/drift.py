@@ -4,13 +4,13 @@ import hydra
 from omegaconf import DictConfig
 
 from recops.cli_support import exit_on_error
-from recops.monitoring.report import import_evidently_in_background
 from recops.pipeline.stages import run_stage
+from recops.preload import preload_in_background
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    import_evidently_in_background()  # overlaps reading the windows
+    preload_in_background("evidently", "evidently.presets")  # overlaps reading the windows
     with exit_on_error():
         run_stage("drift", cfg)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -83,25 +82,6 @@ def _blank(name: str, ref: np.ndarray, cur: np.ndarray, policy: DriftPolicy) -> 
 
 def _missing(values: np.ndarray) -> np.ndarray:
     return pd.isna(pd.Series(values)).to_numpy()
-
-
-def import_evidently_in_background() -> threading.Thread:
-    """Start importing Evidently (seconds of module loading) on a daemon thread.
-
-    The drift stage calls this first: the import then overlaps reading the two sides and
-    computing their features (Arrow and numpy work that releases the GIL), and
-    `_run_evidently` finds the modules loaded. An import error surfaces there as usual."""
-    thread = threading.Thread(target=_import_evidently, name="import-evidently", daemon=True)
-    thread.start()
-    return thread
-
-
-def _import_evidently() -> None:
-    try:
-        import evidently
-        import evidently.presets  # noqa: F401
-    except Exception:  # reported by the real import in _run_evidently
-        return
 
 
 def _run_evidently(reference: FeatureColumns, current: FeatureColumns, policy: DriftPolicy) -> Any:

@@ -1,0 +1,27 @@
+"""Import slow modules on a background thread while a stage does its first work.
+
+Evidently's import costs seconds; the drift stage reads its windows and the evaluate stage
+scores users (Arrow, numpy and BLAS work that releases the GIL) before either needs it. A
+stage entry point calls `preload_in_background(...)` first, and the later real `import` finds
+the modules loaded (Python's per-module import locks make the two imports safe). An import
+error is not reported here: the real import raises it where the module is used."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+
+def preload_in_background(*modules: str) -> threading.Thread:
+    """Start importing `modules` (in order) on a daemon thread; returns the thread."""
+    thread = threading.Thread(target=_import_all, args=modules, name="preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_all(*modules: str) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # raised again, with its traceback, by the real import
+            return
