@@ -12,6 +12,7 @@ from tests.conftest import dataset_from_matrix
 from recops.columns import Columns
 from recops.errors import ConfigError, ModelCapacityError
 from recops.features.dataset import Dataset
+from recops.models import slist
 from recops.models.ease import EASEModel
 from recops.models.slist import SLISTModel, transition_matrices, user_sequences
 
@@ -118,6 +119,17 @@ def test_closed_form_solves_each_column_with_a_zero_diagonal() -> None:
         column = np.linalg.solve(a[np.ix_(rest, rest)], c[rest, j])
         np.testing.assert_allclose(b[rest, j], column, atol=1e-5)
         assert b[j, j] == 0.0
+
+
+def test_sparse_and_dense_products_agree(
+    random_dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slist, "SPARSE_PRODUCT_DENSITY", 1.0)  # always the sparse product
+    sparse = SLISTModel(regularization=30.0).fit(random_dataset).weights
+    monkeypatch.setattr(slist, "SPARSE_PRODUCT_DENSITY", 0.0)  # always the dense GEMM
+    dense = SLISTModel(regularization=30.0).fit(random_dataset).weights
+    assert sparse is not None and dense is not None
+    np.testing.assert_allclose(sparse, dense, atol=1e-5)
 
 
 def test_alpha_one_is_ease(random_dataset: Dataset) -> None:
