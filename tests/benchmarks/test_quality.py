@@ -58,11 +58,10 @@ class Row:
         }
 
 
-def prepare(tmp: Path) -> SplitData:
+def prepare(tmp: Path, base: list[str]) -> SplitData:
     cfg = compose(
         [
-            *BASE,
-            f"data.source.local_dir={ML_SMALL}",
+            *base,
             f"paths.duckdb={tmp / 'db.duckdb'}",
             f"paths.snapshot_dir={tmp / 'snap'}",
             f"paths.features_dir={tmp / 'features'}",
@@ -73,8 +72,10 @@ def prepare(tmp: Path) -> SplitData:
     return features_stage(cfg, paths)
 
 
-def measure(model_name: str, split: SplitData, overrides: list[str], tuned: bool) -> Row:
-    cfg = compose([*BASE, f"model={model_name}", *overrides])
+def measure(
+    model_name: str, split: SplitData, overrides: list[str], tuned: bool, base: list[str] = BASE
+) -> Row:
+    cfg = compose([*base, f"model={model_name}", *overrides])
     model = build_model(cfg)
     start = time.perf_counter()
     model.fit(split.train)
@@ -107,16 +108,23 @@ def paired_tests(rows: dict[str, Row], settings: EvalSettings) -> dict[str, Pair
         ref_label = next((k for k in refs if rows[k].tuned), refs[0] if refs else None)
         if ref_label is None:
             continue
-        ref = rows[ref_label].result
         for label, row in rows.items():
-            if row.model != challenger:
-                continue
-            a, b = row.result, ref
-            assert a.per_user is not None and b.per_user is not None and a.test is not None
-            warm = a.test.sample.segment_mask("warm")
-            for metric, cmp in compare_on_users(a.per_user, b.per_user, settings, warm).items():
-                out[f"{label} vs {ref_label}: {metric}"] = cmp
+            if row.model == challenger:
+                out.update(paired(label, row, ref_label, rows[ref_label], settings))
     return out
+
+
+def paired(
+    label: str, a: Row, ref_label: str, b: Row, settings: EvalSettings
+) -> dict[str, PairedComparison]:
+    """`a` vs `b` on `settings.compare_metrics` over the warm users of `a`'s evaluation."""
+    ra, rb = a.result, b.result
+    assert ra.per_user is not None and rb.per_user is not None and ra.test is not None
+    warm = ra.test.sample.segment_mask("warm")
+    return {
+        f"{label} vs {ref_label}: {metric}": cmp
+        for metric, cmp in compare_on_users(ra.per_user, rb.per_user, settings, warm).items()
+    }
 
 
 def cell(row: Row, column: str) -> str:
@@ -157,7 +165,7 @@ def render_paired(tests: dict[str, PairedComparison]) -> str:
 
 @pytest.mark.skipif(not ML_SMALL.is_dir(), reason=f"MovieLens not found at {ML_SMALL}")
 def test_quality_table(tmp_path: Path) -> None:
-    split = prepare(tmp_path)
+    split = prepare(tmp_path, [*BASE, f"data.source.local_dir={ML_SMALL}"])
     rows = {name: measure(name, split, [], tuned=False) for name in MODELS}
     for label, (model, overrides) in tuned_configs().items():
         rows[label] = measure(model, split, overrides, tuned=True)
@@ -187,3 +195,38 @@ def test_quality_table(tmp_path: Path) -> None:
     assert ndcg["popularity"] < max(ndcg.values())
     assert all(r.result.intervals["ndcg_at_10"][0] <= ndcg[k] for k, r in rows.items())
     assert any(name.startswith("slist") for name in tests), "no paired test of the new model"
+
+
+#: The default synthetic world (conf/data/synthetic.yaml) and the rows compared there.
+SYNTHETIC: dict[str, tuple[str, list[str]]] = {
+    "ease": ("ease", []),
+    "ease (recency_half_life=5)": ("ease", ["model.recency_half_life=5"]),
+    "slist": ("slist", []),
+}
+
+
+def test_synthetic_world_slist_vs_ease(tmp_path: Path) -> None:
+    """SLIST (defaults) must be no worse than EASE on the default synthetic world: the upper
+    end of the paired 95% interval of the NDCG@10 difference is not below 0."""
+    base = ["data=synthetic"]
+    split = prepare(tmp_path, base)
+    rows = {
+        label: measure(model, split, overrides, tuned=False, base=base)
+        for label, (model, overrides) in SYNTHETIC.items()
+    }
+    settings = EvalSettings.from_config(compose(base))
+    tests: dict[str, PairedComparison] = {}
+    for label in ("ease", "ease (recency_half_life=5)"):
+        tests.update(paired("slist", rows["slist"], label, rows[label], settings))
+    header = (
+        "# SLIST vs EASE on the default synthetic world\n\n`conf/data/synthetic.yaml` "
+        "defaults (5k users, 2k items, ~200k events with sessions and complements), default "
+        "split, conf/model defaults, no tuning. 95% bootstrap intervals over users.\n\n"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = header + render_table(rows) + "\n\n" + render_paired(tests) + "\n"
+    (RESULTS / "quality_synthetic.md").write_text(text)
+    print("\n" + text)
+    for name, cmp in tests.items():
+        if name.endswith("ndcg_at_10"):
+            assert cmp.ci_high >= 0, f"SLIST is worse than EASE on the synthetic world: {name}"
