@@ -94,7 +94,7 @@ def tuned_configs() -> dict[str, tuple[str, list[str]]]:
         data = json.loads(summary.read_text())
         if "movielens" not in str(data.get("study_name", "")) or not data.get("best_params"):
             continue
-        trials = sum(data.get("trials", {}).values())
+        trials = data.get("trials", {}).get("complete", 0)
         label = f"{data['model']} (tuned, {trials} trials)"
         found[label] = (str(data["model"]), params_to_overrides(data["best_params"]))
     return found

@@ -159,7 +159,7 @@ class SLISTModel(RecencyProfile, RecModel):
         alpha: float = 0.5,
         source_window: int = 10,
         source_half_life: float = 2.0,
-        target_window: int = 10,
+        target_window: int = 3,
         recency_half_life: float | None = 5.0,
         max_items: int = 30000,
         num_threads: int = 0,
