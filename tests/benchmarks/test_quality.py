@@ -1,37 +1,67 @@
 """Quality of every configured model on MovieLens ml-latest-small, default split.
 
 Writes reports/benchmarks/quality.md (and .json). Untuned models use their conf/model
-defaults; tuned rows come from sweep summaries under reports/sweeps/ when present.
+defaults; tuned rows refit the best parameters of the sweeps under reports/sweeps/ (the
+validation carve of the training data chose them; each is evaluated once here, on test).
+Every metric with a per-user value carries its 95% bootstrap interval over users, and each
+challenger of `PAIRED` is compared with its reference's tuned row on the same users.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from recops.config import compose
+from recops.evaluation.evaluate import EvaluationResult, compare_on_users
+from recops.evaluation.settings import EvalSettings
+from recops.evaluation.significance import PairedComparison
 from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
 from recops.pipeline.context import StagePaths
 from recops.pipeline.evaluate import evaluate_with_config
 from recops.pipeline.prepare import features_stage, ingest_stage
 from recops.pipeline.train import build_model
+from recops.tuning.space import params_to_overrides
 
 from .conftest import ML_SMALL, PROJECT_ROOT, RESULTS
 
 MODELS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "model").glob("*.yaml"))
 COLUMNS = ("ndcg_at_10", "recall_at_10", "map_at_10", "coverage_at_10")
+#: (challenger, reference): every challenger row, tuned or not, is compared by a paired test
+#: with the reference's tuned row (its untuned row if no sweep of it exists).
+PAIRED = (("slist", "ease"),)
+BASE = ["data=movielens_small"]
 
 
-def prepare(tmp: Path) -> SplitData:
+@dataclass
+class Row:
+    model: str
+    tuned: bool
+    result: EvaluationResult
+    fit_time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "tuned": self.tuned,
+            **{c: self.result.metrics.get(c) for c in COLUMNS},
+            "ci95": {
+                c: list(self.result.intervals[c]) for c in COLUMNS if c in self.result.intervals
+            },
+            "fit_time_s": self.fit_time_s,
+        }
+
+
+def prepare(tmp: Path, base: list[str]) -> SplitData:
     cfg = compose(
         [
-            "data=movielens_small",
-            f"data.source.local_dir={ML_SMALL}",
+            *base,
             f"paths.duckdb={tmp / 'db.duckdb'}",
             f"paths.snapshot_dir={tmp / 'snap'}",
             f"paths.features_dir={tmp / 'features'}",
@@ -42,8 +72,10 @@ def prepare(tmp: Path) -> SplitData:
     return features_stage(cfg, paths)
 
 
-def measure(model_name: str, split: SplitData, overrides: list[str]) -> dict[str, Any]:
-    cfg = compose(["data=movielens_small", f"model={model_name}", *overrides])
+def measure(
+    model_name: str, split: SplitData, overrides: list[str], tuned: bool, base: list[str] = BASE
+) -> Row:
+    cfg = compose([*base, f"model={model_name}", *overrides])
     model = build_model(cfg)
     start = time.perf_counter()
     model.fit(split.train)
@@ -51,47 +83,150 @@ def measure(model_name: str, split: SplitData, overrides: list[str]) -> dict[str
     result = evaluate_with_config(
         Recommender.from_training(model, split.train), split, cfg, with_baseline=False
     )
-    return {**{c: result.metrics[c] for c in COLUMNS}, "fit_time_s": fit_time}
+    return Row(model_name, tuned, result, fit_time)
 
 
-def tuned_rows() -> dict[str, dict[str, Any]]:
-    """Best test metrics of finished sweeps on MovieLens (reports/sweeps/*/summary.json)."""
-    rows: dict[str, dict[str, Any]] = {}
+def tuned_configs() -> dict[str, tuple[str, list[str]]]:
+    """Label -> (model, best-parameter overrides) of the finished MovieLens sweeps
+    (reports/sweeps/*/summary.json)."""
+    found: dict[str, tuple[str, list[str]]] = {}
     for summary in sorted((PROJECT_ROOT / "reports" / "sweeps").glob("*/summary.json")):
         data = json.loads(summary.read_text())
-        if "movielens" not in str(data.get("study_name", "")) or not data.get("test_metrics"):
+        if "movielens" not in str(data.get("study_name", "")) or not data.get("best_params"):
             continue
-        trials = sum(data.get("trials", {}).values())
-        rows[f"{data['model']} (tuned, {trials} trials)"] = {
-            **{c: data["test_metrics"].get(f"test_{c}") for c in COLUMNS},
-            "fit_time_s": data["test_metrics"].get("test_fit_time_s"),
-        }
-    return rows
+        trials = data.get("trials", {}).get("complete", 0)
+        label = f"{data['model']} (tuned, {trials} trials)"
+        found[label] = (str(data["model"]), params_to_overrides(data["best_params"]))
+    return found
 
 
-def render(rows: dict[str, dict[str, Any]]) -> str:
-    head = "| model | NDCG@10 | Recall@10 | MAP@10 | coverage@10 | fit time (s) |"
+def paired_tests(rows: dict[str, Row], settings: EvalSettings) -> dict[str, PairedComparison]:
+    """`PAIRED` challengers vs their reference, on the warm users both were evaluated on."""
+    out: dict[str, PairedComparison] = {}
+    for challenger, reference in PAIRED:
+        refs = [k for k, r in rows.items() if r.model == reference]
+        ref_label = next((k for k in refs if rows[k].tuned), refs[0] if refs else None)
+        if ref_label is None:
+            continue
+        for label, row in rows.items():
+            if row.model == challenger:
+                out.update(paired(label, row, ref_label, rows[ref_label], settings))
+    return out
+
+
+def paired(
+    label: str, a: Row, ref_label: str, b: Row, settings: EvalSettings
+) -> dict[str, PairedComparison]:
+    """`a` vs `b` on `settings.compare_metrics` over the warm users of `a`'s evaluation."""
+    ra, rb = a.result, b.result
+    assert ra.per_user is not None and rb.per_user is not None and ra.test is not None
+    warm = ra.test.sample.segment_mask("warm")
+    return {
+        f"{label} vs {ref_label}: {metric}": cmp
+        for metric, cmp in compare_on_users(ra.per_user, rb.per_user, settings, warm).items()
+    }
+
+
+def cell(row: Row, column: str) -> str:
+    value = row.result.metrics.get(column)
+    if value is None:
+        return "–"
+    interval = row.result.intervals.get(column)
+    return f"{value:.4f}" + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+
+
+def render_table(rows: dict[str, Row]) -> str:
+    head = (
+        "| model | NDCG@10 [95% CI] | Recall@10 [95% CI] | MAP@10 [95% CI] | coverage@10 "
+        "| fit (s) |"
+    )
     lines = [head, "|---|---|---|---|---|---|"]
-    for name, r in sorted(rows.items(), key=lambda kv: -(kv[1]["ndcg_at_10"] or 0)):
-        cells = [f"{r[c]:.4f}" if r[c] is not None else "–" for c in COLUMNS]
-        fit = f"{r['fit_time_s']:.2f}" if r["fit_time_s"] is not None else "–"
-        lines.append(f"| {name} | {' | '.join(cells)} | {fit} |")
+    ranked = sorted(rows.items(), key=lambda kv: -(kv[1].result.metrics.get("ndcg_at_10") or 0))
+    for label, row in ranked:
+        cells = " | ".join(cell(row, c) for c in COLUMNS)
+        lines.append(f"| {label} | {cells} | {row.fit_time_s:.2f} |")
+    return "\n".join(lines)
+
+
+def render_paired(tests: dict[str, PairedComparison]) -> str:
+    lines = [
+        "| comparison (A vs B) | mean A | mean B | diff A−B [95% CI] | p Wilcoxon | p bootstrap "
+        "| Cohen's d_z | rank-biserial | users |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, c in tests.items():
+        lines.append(
+            f"| {name} | {c.mean_a:.4f} | {c.mean_b:.4f} | {c.diff:+.4f} "
+            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.p_wilcoxon:.2g} | {c.p_bootstrap:.2g} "
+            f"| {c.effect_size:+.3f} | {c.rank_biserial:+.3f} | {c.n_users} |"
+        )
     return "\n".join(lines)
 
 
 @pytest.mark.skipif(not ML_SMALL.is_dir(), reason=f"MovieLens not found at {ML_SMALL}")
 def test_quality_table(tmp_path: Path) -> None:
-    split = prepare(tmp_path)
-    rows = {name: measure(name, split, []) for name in MODELS}
-    rows.update(tuned_rows())
+    split = prepare(tmp_path, [*BASE, f"data.source.local_dir={ML_SMALL}"])
+    rows = {name: measure(name, split, [], tuned=False) for name in MODELS}
+    for label, (model, overrides) in tuned_configs().items():
+        rows[label] = measure(model, split, overrides, tuned=True)
+    tests = paired_tests(rows, EvalSettings.from_config(compose(BASE)))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    table = render(rows)
     header = (
         "# Quality on MovieLens ml-latest-small\n\nPer-user temporal 80/20 split (last 20% "
         "of each user's ratings), ratings as implicit positives, seen items excluded, "
-        "warm users. 2 cores.\n\n"
+        "warm users. 2 cores. Tuned rows: the best parameters of an Optuna sweep on a "
+        "validation carve of the training data (`recops optimize model=<name>`), refitted "
+        "on the training data and evaluated once here. Intervals: 95% bootstrap over users "
+        "(seeded).\n\n"
     )
-    (RESULTS / "quality.md").write_text(header + table + "\n")
-    (RESULTS / "quality.json").write_text(json.dumps(rows, indent=2))
-    print("\n" + table)
-    assert rows["popularity"]["ndcg_at_10"] < max(r["ndcg_at_10"] for r in rows.values())
+    paired = (
+        "\n\n## Paired tests on the same users\n\nPer-user differences (warm users): paired "
+        "bootstrap interval and p-value, Wilcoxon signed-rank (Pratt), effect sizes "
+        "(`recops.evaluation.significance`).\n\n" + render_paired(tests)
+    )
+    (RESULTS / "quality.md").write_text(header + render_table(rows) + paired + "\n")
+    report = {
+        "rows": {k: r.to_dict() for k, r in rows.items()},
+        "paired": {k: c.to_dict() for k, c in tests.items()},
+    }
+    (RESULTS / "quality.json").write_text(json.dumps(report, indent=2))
+    print("\n" + render_table(rows) + "\n\n" + render_paired(tests))
+    ndcg = {k: r.result.metrics["ndcg_at_10"] for k, r in rows.items()}
+    assert ndcg["popularity"] < max(ndcg.values())
+    assert all(r.result.intervals["ndcg_at_10"][0] <= ndcg[k] for k, r in rows.items())
+    assert any(name.startswith("slist") for name in tests), "no paired test of the new model"
+
+
+#: The default synthetic world (conf/data/synthetic.yaml) and the rows compared there.
+SYNTHETIC: dict[str, tuple[str, list[str]]] = {
+    "ease": ("ease", []),
+    "ease (recency_half_life=5)": ("ease", ["model.recency_half_life=5"]),
+    "slist": ("slist", []),
+}
+
+
+def test_synthetic_world_slist_vs_ease(tmp_path: Path) -> None:
+    """SLIST (defaults) must be no worse than EASE on the default synthetic world: the upper
+    end of the paired 95% interval of the NDCG@10 difference is not below 0."""
+    base = ["data=synthetic"]
+    split = prepare(tmp_path, base)
+    rows = {
+        label: measure(model, split, overrides, tuned=False, base=base)
+        for label, (model, overrides) in SYNTHETIC.items()
+    }
+    settings = EvalSettings.from_config(compose(base))
+    tests: dict[str, PairedComparison] = {}
+    for label in ("ease", "ease (recency_half_life=5)"):
+        tests.update(paired("slist", rows["slist"], label, rows[label], settings))
+    header = (
+        "# SLIST vs EASE on the default synthetic world\n\n`conf/data/synthetic.yaml` "
+        "defaults (5k users, 2k items, ~200k events with sessions and complements), default "
+        "split, conf/model defaults, no tuning. 95% bootstrap intervals over users.\n\n"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = header + render_table(rows) + "\n\n" + render_paired(tests) + "\n"
+    (RESULTS / "quality_synthetic.md").write_text(text)
+    print("\n" + text)
+    for name, cmp in tests.items():
+        if name.endswith("ndcg_at_10"):
+            assert cmp.ci_high >= 0, f"SLIST is worse than EASE on the synthetic world: {name}"

@@ -16,7 +16,11 @@ from recops.models.spark_als import spark_missing
 
 MODEL_NAMES = sorted(p.stem for p in (Path(__file__).parents[3] / "conf" / "model").glob("*.yaml"))
 #: Options that change how a model scores run the whole contract too ("<model> <overrides>").
-VARIANTS = ["ease model.recency_half_life=2", "itemknn model.recency_half_life=2"]
+VARIANTS = [
+    "ease model.recency_half_life=2",
+    "itemknn model.recency_half_life=2",
+    "slist model.recency_half_life=null",
+]
 #: Models on an engine: what they need, and the overrides the tests run them with (Spark on
 #: two local cores; the session is started once per test process and shared).
 ENGINES = {
