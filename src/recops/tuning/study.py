@@ -225,7 +225,7 @@ def open_storage(cfg: DictConfig) -> optuna.storages.BaseStorage:
             url,
             heartbeat_interval=int(heartbeat),
             grace_period=int(OmegaConf.select(cfg, "sweep.grace_s") or 2 * int(heartbeat)),
-            failed_trial_callback=on_stale_trial,
+            heartbeat_stale_trial_callback=on_stale_trial,
         )
 
 

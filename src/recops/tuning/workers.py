@@ -139,7 +139,7 @@ def close_trial_run(trial: optuna.trial.FrozenTrial, reason: str) -> bool:
 
 
 def on_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Optuna's `failed_trial_callback`: a trial whose heartbeat stopped (its process died,
+    """Optuna's `heartbeat_stale_trial_callback`: a trial whose heartbeat stopped (its process died,
     here or on another machine) was just marked failed; end its MLflow run too."""
     owner = trial.user_attrs.get(WORKER_ATTR, "?")
     if close_trial_run(trial, f"worker {owner} stopped sending heartbeats (died)"):

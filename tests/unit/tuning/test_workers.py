@@ -44,3 +44,22 @@ def test_a_stale_trial_found_by_the_heartbeat_ends_its_run(mlflow_store: str) ->
     study.tell(trial, state=TrialState.FAIL)
     on_stale_trial(study, study.get_trials()[0])
     assert mlflow.get_run(run.info.run_id).info.status == "FAILED"
+
+
+def test_the_heartbeat_storage_calls_back_on_stale_trials_without_a_deprecation_warning(
+    tmp_path: Path,
+) -> None:
+    """`recops optimize` printed Optuna 4.9's FutureWarning about `failed_trial_callback`."""
+    import warnings
+
+    from omegaconf import OmegaConf
+
+    from recops.tuning.study import open_storage
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    cfg = OmegaConf.create({"sweep": {"storage": url, "heartbeat_s": 5, "grace_s": 10}})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        storage = open_storage(cfg)
+    assert [str(w.message) for w in caught if w.category is FutureWarning] == []
+    assert storage.get_heartbeat_stale_trial_callback() is on_stale_trial
