@@ -5,15 +5,14 @@ with the packaged champion's version, `/metrics` scrapes, the image's HEALTHCHEC
 build-only CA settings are not in the image, and `recops bento stop` is clean (exit code 0).
 
 The one test left out of `make test` (marker `slow`, run by `make test-all`), because it
-- costs more than the rest of the integration suite's largest module: a debootstrap base image
-  (~40 s) plus an image build that installs the project's wheels (~90 s) on an idle machine,
-  several minutes on the 2-core CI machine, i.e. a third of the 15-minute budget by itself;
-- downloads every Debian package of the base image from the mirror apt uses (network I/O that
-  the rest of the default suite, loopback-only, never does);
-- needs root (debootstrap) and writes a podman image store, so it would skip as an
-  unprivileged user anyway.
-What it guards (`recops bento build/containerize/run/stop`) changes rarely; `make test-all` runs
-it before a release.
+- is the longest single test: a debootstrap base image (~40 s) plus an image build that
+  installs the project's wheels (~90 s) on an idle machine, several minutes on the shared
+  2-core CI machine, on the critical path of whichever xdist worker gets it;
+- downloads the base image's Debian packages from the mirror apt uses: the only test that
+  needs a package mirror (the rest of the default suite talks to 127.0.0.1 only);
+- needs root (debootstrap) and a podman image store, so it skips as an unprivileged user.
+What it guards (`recops bento build/containerize/run/stop`) is also covered, without the image,
+by tests/unit/ops/test_container.py and the packaged-bento test in test_serving.py.
 """
 
 from __future__ import annotations
