@@ -34,17 +34,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return int(os.environ.get("RECOPS_TEST_WORKERS", DEFAULT_WORKERS))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`) a module's tests run in one worker process, in
-    order: they share module-scoped fixtures (a trained registry, a live server, a Spark
-    session) and some build on the previous test's state. A test that needs none of that
-    names its own group (`@pytest.mark.xdist_group("...")`) and may run beside its module."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 def dataset_from_matrix(matrix: sp.csr_matrix, categories: list[str] | None = None) -> Dataset:
     """A `Dataset` with ids u0.. / i0.. over `matrix` (users x items)."""
     n_users, n_items = matrix.shape

@@ -77,8 +77,6 @@ def test_a_kill_while_logging_leaves_no_run_running(tmp_path: Path) -> None:
     assert "died" in after.data.tags["recops.failed_reason"]
 
 
-# needs none of the module's shared fixtures: may run in another xdist worker
-@pytest.mark.xdist_group("crash-registration")
 def test_a_kill_during_registration_is_archived_with_an_audit_record(tmp_path: Path) -> None:
     initialised_store(tmp_path)
     killed_at("registration-created", tmp_path, "model=popularity")

@@ -193,8 +193,6 @@ def test_unknown_user_is_a_clear_message(project: Project) -> None:
     assert "Traceback" not in done.stdout + done.stderr
 
 
-# needs none of the module's shared fixtures: may run in another xdist worker
-@pytest.mark.xdist_group("gdpr-retrain")
 def test_unredactable_version_is_retrained_by_the_worker(tmp_path: Path) -> None:
     """EASE learns item-item weights from every user: the erasure redacts its rows, requests a
     retrain, and `--retrain now` runs the worker cycle that trains a version without them."""

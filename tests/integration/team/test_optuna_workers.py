@@ -69,8 +69,6 @@ def test_two_workers_share_one_study_and_one_parent_run(
     assert "test_ndcg_at_10" in parent_run.data.metrics
 
 
-# needs none of the module's shared fixtures: may run in another xdist worker
-@pytest.mark.xdist_group("optuna-kill")
 def test_a_worker_killed_mid_trial_fails_that_trial_and_the_study_goes_on(
     tmp_path: Path, postgres: Postgres, mlflow_server: MlflowServer
 ) -> None:

@@ -181,8 +181,6 @@ def test_artifacts_straight_to_s3(team: Team, s3: S3Server) -> None:
     assert any(key.endswith("MLmodel") for key in s3.object_keys("direct/"))
 
 
-# needs none of the module's shared fixtures: may run in another xdist worker
-@pytest.mark.xdist_group("team-server-gone")
 def test_a_server_that_goes_away_is_a_clear_error_without_the_password(
     tmp_path: Path, mlflow_server: MlflowServer, s3: S3Server
 ) -> None:
