@@ -52,8 +52,9 @@ browser: system
 test-all: install system
 	pytest -m "not benchmark"
 
+# -n0: benchmarks time themselves, never beside each other in parallel workers.
 bench: install
-	pytest tests/benchmarks -m benchmark -s
+	pytest tests/benchmarks -m benchmark -s -n0
 
 # Prints http://127.0.0.1:$(UI_PORT)/#/experiments/<id>?workflowType=machine_learning (the runs view).
 ui: install

@@ -18,6 +18,20 @@ from recops.features.idmap import IdMap
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ML_SMALL = PROJECT_ROOT.parent / "shared" / "datasets" / "ml-latest-small"
+#: Parallel test processes for `-n auto` (pyproject addopts). Most of the suite's time is spent
+#: waiting on servers and subprocesses, so one more process than the 2 cores CI has pays off;
+#: RECOPS_TEST_WORKERS overrides it (0: no parallel workers).
+DEFAULT_WORKERS = 3
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers `-n auto` starts: none for benchmarks (they time
+    themselves and must not run beside each other), else RECOPS_TEST_WORKERS or the default."""
+    marks = str(config.getoption("markexpr") or "")
+    asked_for_benchmarks = "benchmark" in marks and "not benchmark" not in marks
+    if asked_for_benchmarks or any("benchmarks" in str(arg) for arg in config.args):
+        return 0
+    return int(os.environ.get("RECOPS_TEST_WORKERS", DEFAULT_WORKERS))
 
 
 def dataset_from_matrix(matrix: sp.csr_matrix, categories: list[str] | None = None) -> Dataset:

@@ -76,3 +76,14 @@ def project_copy(tmp_path: Path) -> Path:
     run(["git", "add", "-A"], repo, env)
     run([*git, "commit", "-qm", "pipeline copy"], repo, env)
     return repo
+
+
+@pytest.fixture(scope="session")
+def tiny_project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny project with a registered ALS champion, trained once per session (see
+    `worlds.build_tiny_project`); tests take a private copy with `worlds.copy_project`."""
+    from .worlds import build_tiny_project
+
+    root = tmp_path_factory.mktemp("tiny-project-template") / "project"
+    build_tiny_project(root)
+    return root

@@ -7,9 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psutil
+import pytest
 
 
 def free_port() -> int:
@@ -71,3 +76,50 @@ def start_bentoml(
             start_new_session=True,
         )
     return proc, f"http://127.0.0.1:{port}"
+
+
+def ready(url: str, proc: subprocess.Popen[bytes], log: Path, workers: int | None = None) -> bool:
+    """True once `bentoml serve` at `url` answers /readyz (and, given `workers`, that many
+    workers have loaded their model: a request may reach any of them). Fails at once, with the
+    log's tail, if the server exited."""
+    assert proc.poll() is None, f"server exited:\n{log.read_text()[-3000:]}"
+    try:
+        if (
+            workers is not None
+            and httpx.get(f"{url}/stats", timeout=5).json().get("workers_ready") != workers
+        ):
+            return False
+        return httpx.get(f"{url}/readyz", timeout=5).is_success
+    except (httpx.TransportError, ValueError):
+        return False
+
+
+def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
+    """Poll `check` until it is true or `timeout` seconds passed; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return bool(check())
+
+
+@contextmanager
+def bentoml_service(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    workers: int | None = None,
+    timeout: float = 180,  # a loaded machine starts BentoML slowly
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`bentoml serve <args>` (see `start_bentoml`) ready to answer; stopped, with its whole
+    process group, on exit. Yields the process and its base URL."""
+    proc, url = start_bentoml(args, cwd, env, log)
+    try:
+        if not wait_until(lambda: ready(url, proc, log, workers), timeout, every=0.3):
+            pytest.fail(f"{url} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+        yield proc, url
+    finally:
+        if proc.poll() is None:  # a test may have stopped it itself
+            stop(proc)

@@ -8,20 +8,15 @@ import json
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import mlflow
 import pytest
 
-from recops.config import compose
-from recops.pipeline.stages import run_chain
-
-from .conftest import PROJECT_ROOT, TINY_WORLD
-from .servers import server_env, start_bentoml, stop
+from .conftest import PROJECT_ROOT
+from .servers import bentoml_service, server_env
+from .worlds import copy_project
 
 pytestmark = pytest.mark.integration
 SERVE = "poll_interval_s=1 sync_interval_s=0.2 workers=1 canary.enabled=false"
@@ -56,23 +51,10 @@ class Project:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("backup") / "project"
-    root.mkdir()
-    for name in ("conf", "bentos"):
-        shutil.copytree(PROJECT_ROOT / name, root / name)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    overrides = [f"{k}={v}" for k, v in TINY_WORLD.items()]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.setenv("RECOPS_ROOT", str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        mlflow.set_tracking_uri(uri)
-        quiet = ["model=als", "model.factors=16", "model.show_progress=false"]
-        assert run_chain(compose([*overrides, *quiet]))["registry"]["promoted"]
-        mlflow.set_tracking_uri(None)
-    yield Project(root, overrides)
+def project(tiny_project_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A private copy of the tiny project (registered ALS champion)."""
+    tiny = copy_project(tiny_project_template, tmp_path_factory.mktemp("backup") / "project")
+    return Project(tiny.root, tiny.overrides)
 
 
 def test_backup_during_a_worker_cycle_restores_and_serves_the_same_champion(
@@ -142,23 +124,9 @@ def test_backup_during_a_worker_cycle_restores_and_serves_the_same_champion(
 def assert_serves(root: Path, env: dict[str, str], version: str, tmp: Path) -> None:
     env = {**env, "RECOPS_SERVE_OVERRIDES": SERVE}
     log = tmp / "restored-serve.log"
-    proc, url = start_bentoml(["service:RecOps"], root / "bentos", env, log)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(log.read_text()[-3000:])
+    with bentoml_service(["service:RecOps"], root / "bentos", env, log, timeout=90) as (_, url):
         info = httpx.get(f"{url}/model_info", timeout=10).json()
         assert info["version"] == version and info["model_type"] == "als", info
-    finally:
-        stop(proc)
 
 
 def test_a_corrupted_backup_fails_verify_naming_the_file(project: Project, tmp_path: Path) -> None:

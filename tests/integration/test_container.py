@@ -4,7 +4,15 @@ in a fresh image store), `recops bento run --detach`, then `/readyz` 200, `/reco
 with the packaged champion's version, `/metrics` scrapes, the image's HEALTHCHECK passes, the
 build-only CA settings are not in the image, and `recops bento stop` is clean (exit code 0).
 
-Slow (a base image ~40 s plus a build ~90 s on an idle machine): `make test-all`.
+The one test left out of `make test` (marker `slow`, run by `make test-all`), because it
+- is the longest single test: a debootstrap base image (~40 s) plus an image build that
+  installs the project's wheels (~90 s) on an idle machine, several minutes on the shared
+  2-core CI machine, on the critical path of whichever xdist worker gets it;
+- downloads the base image's Debian packages from the mirror apt uses: the only test that
+  needs a package mirror (the rest of the default suite talks to 127.0.0.1 only);
+- needs root (debootstrap) and a podman image store, so it skips as an unprivileged user.
+What it guards (`recops bento build/containerize/run/stop`) is also covered, without the image,
+by tests/unit/ops/test_container.py and the packaged-bento test in test_serving.py.
 """
 
 from __future__ import annotations

@@ -77,8 +77,6 @@ def test_a_kill_while_logging_leaves_no_run_running(tmp_path: Path) -> None:
     assert "died" in after.data.tags["recops.failed_reason"]
 
 
-# over 20 s: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_a_kill_during_registration_is_archived_with_an_audit_record(tmp_path: Path) -> None:
     initialised_store(tmp_path)
     killed_at("registration-created", tmp_path, "model=popularity")

@@ -17,8 +17,6 @@ from .conftest import TINY_WORLD, project_env, run
 pytestmark = pytest.mark.integration
 
 
-# over 30 s each: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_dvc_exp_run_override_reaches_the_model_and_ends_with_a_champion(
     project_copy: Path, tmp_path: Path
 ) -> None:

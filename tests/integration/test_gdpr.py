@@ -32,10 +32,10 @@ from recops.tracking.model_files import load_registered_recommender
 from recops.worker import incoming
 
 from .conftest import PROJECT_ROOT, TINY_WORLD
-from .servers import server_env, start_bentoml, stop
+from .servers import bentoml_service, server_env
+from .worlds import NAME, TINY_ALS, copy_project, served_users, tracking
 
 pytestmark = pytest.mark.integration
-NAME = "recops-recommender"
 SERVE = "poll_interval_s=1 sync_interval_s=0.2 workers=1 canary.enabled=false cache.warm_users=50"
 
 
@@ -60,36 +60,28 @@ class Project:
 
 
 def owned_files(root: Path) -> list[Path]:
-    """Every file of the project RecOps wrote (not the copied config)."""
-    return [p for p in root.rglob("*") if p.is_file() and "conf" not in p.relative_to(root).parts]
+    """Every file of the project RecOps wrote (not the copied config and service code)."""
+    copied = {"conf", "bentos"}
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return [p for p in files if not copied & set(p.relative_to(root).parts)]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("gdpr") / "project"
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    overrides = [f"{k}={v}" for k, v in TINY_WORLD.items()]
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in {
-            "MLFLOW_TRACKING_URI": uri,
-            "RECOPS_ROOT": str(root),
-            "BENTOML_HOME": str(root / "bentoml_home"),
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        }.items():
-            mp.setenv(key, value)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        mlflow.set_tracking_uri(uri)
-        cfg = compose([*overrides, "model=als", "model.factors=16", "model.show_progress=false"])
-        assert run_chain(cfg)["registry"]["promoted"]
-        rec = load_registered_recommender(MlflowClient(uri), NAME, "1")
-        history = rec.model.seen.getnnz(axis=1)
-        served = [str(u) for u, n in zip(rec.users.external_ids, history, strict=True) if n >= 5]
-        user, other = served[0], served[1]
-        drop_file(root, cfg, user, str(rec.items.external_ids[0]))
+def project(
+    tiny_project_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Project]:
+    """A copy of the tiny project (registered ALS v1), a dropped file ingested by the worker's
+    code, and the precomputed table."""
+    tiny = copy_project(tiny_project_template, tmp_path_factory.mktemp("gdpr") / "project")
+    served = served_users(tiny.uri, tiny.root)
+    user, other = served[0], served[1]
+    with tracking(tiny.uri, tiny.root), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENTOML_HOME", str(tiny.root / "bentoml_home"))
+        cfg = compose([*tiny.overrides, *(f"{k}={v}" for k, v in TINY_ALS.items())])
+        rec = load_registered_recommender(MlflowClient(tiny.uri), NAME, "1")
+        drop_file(tiny.root, cfg, user, str(rec.items.external_ids[0]))
         write_precomputed(ServeConfig.from_mapping(to_dict(cfg.serve)))
-        mlflow.set_tracking_uri(None)
-    yield Project(root, uri, user, other, overrides)
+    yield Project(tiny.root, tiny.uri, user, other, tiny.overrides)
 
 
 def drop_file(root: Path, cfg: Any, user: str, item: str) -> None:
@@ -119,22 +111,9 @@ def recommend(url: str, user: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def live(project: Project) -> Iterator[str]:
     env = {**project.env(), "RECOPS_SERVE_OVERRIDES": SERVE}
-    proc, url = start_bentoml(
-        ["service:RecOps"], PROJECT_ROOT / "bentos", env, project.root.parent / "serve.log"
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (project.root.parent / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
+    log = project.root.parent / "serve.log"
+    with bentoml_service(["service:RecOps"], PROJECT_ROOT / "bentos", env, log) as (_, url):
         yield url
-    finally:
-        stop(proc)
 
 
 def test_export_then_delete_reaches_every_store(project: Project, live: str) -> None:
@@ -214,8 +193,6 @@ def test_unknown_user_is_a_clear_message(project: Project) -> None:
     assert "Traceback" not in done.stdout + done.stderr
 
 
-# over 30 s each: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_unredactable_version_is_retrained_by_the_worker(tmp_path: Path) -> None:
     """EASE learns item-item weights from every user: the erasure redacts its rows, requests a
     retrain, and `--retrain now` runs the worker cycle that trains a version without them."""

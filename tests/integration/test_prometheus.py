@@ -21,17 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import mlflow
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
-from recops.config import compose
-from recops.pipeline.stages import run_chain
-from recops.tracking.model_files import load_registered_recommender
-
-from .conftest import PROJECT_ROOT, tiny_overrides
-from .servers import free_port, server_env, start_bentoml, stop
+from .conftest import PROJECT_ROOT
+from .servers import bentoml_service, free_port, server_env, stop, wait_until
+from .worlds import tiny_registry
 
 pytestmark = [
     pytest.mark.integration,
@@ -40,7 +35,6 @@ pytestmark = [
         reason="prometheus not installed (Debian `prometheus`; `make system`)",
     ),
 ]
-NAME = "recops-recommender"
 RULES = PROJECT_ROOT / "bentos" / "prometheus" / "rules.yml"
 DASHBOARD = PROJECT_ROOT / "bentos" / "grafana" / "recops.json"
 FEATURES = ("user_activity", "item_popularity", "category", "event_type")
@@ -52,39 +46,19 @@ class World:
     uri: str
     users_csv: Path
     drift_summary: Path
+    broken: str  # a version whose artifacts are gone
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """v1: ALS champion of a tiny world; v2: a copy of it whose artifacts are gone."""
-    tmp = tmp_path_factory.mktemp("prometheus")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        mp.setenv("RECOPS_ROOT", str(PROJECT_ROOT))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mlflow.set_tracking_uri(uri)
-        summary = run_chain(
-            compose(tiny_overrides(tmp, model="als", **{"model.show_progress": "false"}))
-        )
-        assert summary["registry"]["promoted"]
-        client = MlflowClient(tracking_uri=uri)
-        v1 = client.get_model_version(NAME, "1")
-        copy = mlflow.artifacts.download_artifacts(f"models:/{NAME}/1", dst_path=str(tmp / "v2"))
-        assert str(client.create_model_version(NAME, source=copy, run_id=v1.run_id).version) == "2"
-        shutil.rmtree(copy)
-        users = [
-            str(u)
-            for u in load_registered_recommender(MlflowClient(), NAME, "1").users.external_ids
-        ]
-        mlflow.set_tracking_uri(None)
-    users_csv = tmp / "users.csv"
-    users_csv.write_text("user_id\n" + "\n".join(users) + "\n")
-    drift = tmp / "drift" / "summary.json"
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """v1: ALS champion of a tiny world; v2 (`broken`): a copy of it whose artifacts are gone."""
+    tiny = tiny_registry(tmp_path_factory.mktemp("prometheus"))
+    users_csv = tiny.tmp / "users.csv"
+    users_csv.write_text("user_id\n" + "\n".join(tiny.users) + "\n")
+    drift = tiny.tmp / "drift" / "summary.json"
     drift.parent.mkdir()
     write_drift(drift, dict.fromkeys(FEATURES, 0.01))
-    yield World(tmp, uri, users_csv, drift)
+    return World(tiny.tmp, tiny.uri, users_csv, drift, tiny.broken)
 
 
 def write_drift(path: Path, psi: dict[str, float]) -> None:
@@ -120,22 +94,9 @@ def service(world: World) -> Iterator[Service]:
         RECOPS_SERVE_OVERRIDES=overrides,
     )
     log = world.tmp / "serve.log"
-    proc, url = start_bentoml(["service:RecOps"], PROJECT_ROOT / "bentos", env, log)
-    try:
-        assert wait_for(lambda: ready(url, proc, log), 90), log.read_text()[-3000:]
-        yield Service(url, proc, log)
-    finally:
-        if proc.poll() is None:  # the last test stops it itself
-            stop(proc)
-
-
-def ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
-    assert proc.poll() is None, log.read_text()[-3000:]
-    try:
-        stats = httpx.get(url + "/stats", timeout=5).json()
-        return bool(stats.get("workers_ready") == 2)
-    except (httpx.TransportError, ValueError):
-        return False
+    bentos = PROJECT_ROOT / "bentos"
+    with bentoml_service(["service:RecOps"], bentos, env, log, workers=2, timeout=90) as started:
+        yield Service(started[1], started[0], log)  # the last test stops it itself
 
 
 @dataclass
@@ -210,13 +171,8 @@ def prometheus(world: World, service: Service) -> Iterator[Prometheus]:
         stop(proc)
 
 
-def wait_for(check: Callable[[], bool], timeout: float, every: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(every)
-    return bool(check())
+def wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    return wait_until(check, timeout, every=0.5)
 
 
 def loadtest(service: Service, world: World, *args: str) -> subprocess.CompletedProcess[str]:
@@ -294,7 +250,8 @@ def test_force_promoted_broken_model_fires_model_load_failure(
     world: World, service: Service, prometheus: Prometheus
 ) -> None:
     env = server_env(world.tmp, MLFLOW_TRACKING_URI=world.uri, RECOPS_ROOT=str(PROJECT_ROOT))
-    cmd = [sys.executable, "-m", "recops.cli", "promote", "--version", "2", "--to", "champion"]
+    cmd = [sys.executable, "-m", "recops.cli", "promote", "--version", world.broken]
+    cmd += ["--to", "champion"]
     promote = subprocess.run(
         [*cmd, "--force", "--reason", "alert test: broken version"],
         env=env,

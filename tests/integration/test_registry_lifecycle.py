@@ -318,8 +318,6 @@ def test_list_and_diff_show_versions_and_params(reg: Reg) -> None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make browser)")
-# over 20 s: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_mlflow_ui_shows_the_model_with_its_aliases(reg: Reg, tmp_path: Path) -> None:
     reg.cli("promote", "-v", "2", "--to", "challenger")
     reg.cli("promote", "-v", "2", "--to", "champion")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,22 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import mlflow
 import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-from recops.config import compose
-from recops.pipeline.stages import run_chain
 from recops.serving.canary import in_canary
 from recops.serving.launch import check_port
-from recops.tracking.model_files import load_registered_recommender
 
-from .conftest import PROJECT_ROOT, tiny_overrides
-from .servers import free_port, server_env, start_bentoml, stop
+from .conftest import PROJECT_ROOT
+from .servers import bentoml_service, free_port, ready, server_env, start_bentoml, stop, wait_until
+from .worlds import NAME, tiny_registry
 
 pytestmark = pytest.mark.integration
-NAME = "recops-recommender"
 POLL_S = 1.0
 SHARE = 0.5
 LIVE_OVERRIDES = (
@@ -62,37 +57,11 @@ class Registry:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     """v1: ALS champion; v2: popularity (registered, not promoted); v3: artifacts deleted."""
-    tmp = tmp_path_factory.mktemp("serving")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        mp.setenv("RECOPS_ROOT", str(PROJECT_ROOT))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mlflow.set_tracking_uri(uri)
-        quiet = {"model.show_progress": "false"}
-        first = run_chain(
-            compose(tiny_overrides(tmp, model="als", **{"model.factors": 16}, **quiet))
-        )
-        assert first["registry"]["version"] == "1" and first["registry"]["promoted"]
-        run_chain(compose(tiny_overrides(tmp, model="popularity")))
-        client = MlflowClient(tracking_uri=uri)
-        v1 = client.get_model_version(NAME, "1")
-        copy = mlflow.artifacts.download_artifacts(f"models:/{NAME}/1", dst_path=str(tmp / "v3"))
-        broken = client.create_model_version(NAME, source=copy, run_id=v1.run_id)
-        assert str(broken.version) == "3"
-        shutil.rmtree(copy)
-        recommender = load_registered_recommender(MlflowClient(), NAME, "1")
-        history = recommender.model.seen.getnnz(axis=1)
-        users = [
-            str(u) for u, n in zip(recommender.users.external_ids, history, strict=True) if n >= 5
-        ]
-        items = [str(i) for i in recommender.items.external_ids]
-        client.set_registered_model_alias(NAME, "champion", "1")
-        mlflow.set_tracking_uri(None)
-        yield Registry(tmp, uri, users, items)
+    tiny = tiny_registry(tmp_path_factory.mktemp("serving"), "popularity")
+    assert tiny.broken == "3"
+    return Registry(tiny.tmp, tiny.uri, tiny.active, tiny.items)
 
 
 @dataclass
@@ -121,25 +90,10 @@ class Server:
 def serve(
     args: list[str], cwd: Path, env: dict[str, str], log: Path, workers: int = 2
 ) -> Iterator[Server]:
-    """`bentoml serve ...` in its own process group; stopped (the whole group) afterwards."""
-    proc, url = start_bentoml(args, cwd, env, log)
-    server = Server(url, proc, log, env.get("RECOPS_ADMIN_TOKEN"))
-    try:
-        deadline = time.monotonic() + 180  # a loaded machine starts BentoML slowly
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"server exited:\n{log.read_text()[-3000:]}"
-            try:  # every worker has loaded its model (a request may reach any of them)
-                stats = server.get("/stats").json()
-                if stats.get("workers_ready") == workers and server.get("/readyz").is_success:
-                    break
-            except (httpx.TransportError, ValueError):
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"server not ready:\n{log.read_text()[-3000:]}")
-        yield server
-    finally:
-        stop(proc)
+    """`bentoml serve ...` with every worker's model loaded (a request may reach any of them);
+    stopped (the whole group) afterwards."""
+    with bentoml_service(args, cwd, env, log, workers=workers) as (proc, url):
+        yield Server(url, proc, log, env.get("RECOPS_ADMIN_TOKEN"))
 
 
 @pytest.fixture(scope="module")
@@ -156,15 +110,6 @@ def live(registry: Registry) -> Iterator[Server]:
 
 def versions_seen(server: Server, users: list[str]) -> set[str]:
     return {server.recommend(u)["model_version"] for u in users}
-
-
-def eventually(check: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return bool(check())
 
 
 def champion_users(users: list[str]) -> list[str]:
@@ -208,12 +153,12 @@ def test_hot_reload_after_a_promotion_then_rollback_within_one_poll(
     report = live.post("/admin/reload").json()
     assert report["serving"]["champion"]["version"] == "2", report
     # the worker that answered reloaded; the other one follows within a sync interval
-    assert eventually(lambda: versions_seen(live, users) == {"2"}, timeout=5)
+    assert wait_until(lambda: versions_seen(live, users) == {"2"}, timeout=5)
     assert live.recommend(registry.users[0])["source"] == "model"
     # rollback: only the alias moves back; the poll must pick it up within one interval
     registry.champion("1")
     moved = time.monotonic()
-    assert eventually(lambda: versions_seen(live, users) == {"1"}, timeout=POLL_S + 3)
+    assert wait_until(lambda: versions_seen(live, users) == {"1"}, timeout=POLL_S + 3)
     assert time.monotonic() - moved <= POLL_S + 3
 
 
@@ -242,7 +187,7 @@ def test_canary_split_and_end(live: Server, registry: Registry) -> None:
     registry.client.set_registered_model_alias(NAME, "challenger", "2")
     sample = registry.users[:60]
     try:
-        assert eventually(
+        assert wait_until(
             lambda: live.get("/rollout/status").json()["canary"]["active"], timeout=POLL_S + 3
         )
         expected = {u: "2" if in_canary(u, SHARE, "recops-canary") else "1" for u in sample}
@@ -250,7 +195,7 @@ def test_canary_split_and_end(live: Server, registry: Registry) -> None:
         def routed_as_expected() -> bool:  # each worker picks up the challenger on its own poll
             return all(live.recommend(u)["model_version"] == v for u, v in expected.items())
 
-        assert eventually(routed_as_expected, timeout=POLL_S + 5)
+        assert wait_until(routed_as_expected, timeout=POLL_S + 5)
         for user, version in expected.items():  # once both workers route, it is sticky
             for _ in range(3):
                 assert live.recommend(user)["model_version"] == version, user
@@ -259,7 +204,7 @@ def test_canary_split_and_end(live: Server, registry: Registry) -> None:
         assert status["champion"]["requests"] > 0 and status["challenger"]["requests"] > 0
     finally:
         registry.client.delete_registered_model_alias(NAME, "challenger")
-    assert eventually(lambda: versions_seen(live, sample[:20]) == {"1"}, timeout=POLL_S + 3)
+    assert wait_until(lambda: versions_seen(live, sample[:20]) == {"1"}, timeout=POLL_S + 3)
     stats = live.get("/stats").json()
     assert stats["workers"] == 2 and stats["recommend"]["requests"] > 100
 
@@ -355,7 +300,7 @@ def test_oversized_bodies_are_refused_before_parsing(live: Server, registry: Reg
 def test_a_rejected_request_is_one_log_line(live: Server) -> None:
     before = len(live.log.read_bytes())
     assert live.post("/recommend", {"user_id": "u", "k": 0}).status_code == 400
-    assert eventually(lambda: b"rejected POST /recommend 400" in live.log.read_bytes(), 5)
+    assert wait_until(lambda: b"rejected POST /recommend 400" in live.log.read_bytes(), 5)
     time.sleep(0.5)
     new = live.log.read_bytes()[before:].decode(errors="replace")
     assert new.count("rejected POST /recommend 400") == 1, new
@@ -422,7 +367,7 @@ def mlflow_server(registry: Registry, log: Path) -> Iterator[tuple[int, subproce
             except httpx.TransportError:
                 return False
 
-        assert eventually(healthy, 60), log.read_text()[-2000:]
+        assert wait_until(healthy, 60), log.read_text()[-2000:]
         yield port, proc
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -468,7 +413,7 @@ def test_a_killed_registry_is_reported_at_once(registry: Registry) -> None:
             ["service:RecOps"], bentos, quick_env(registry, "no_copy", uri), logs[2]
         )
         try:
-            assert eventually(lambda: where in str(readyz(url)[1].get("reason")), 40), (
+            assert wait_until(lambda: where in str(readyz(url)[1].get("reason")), 40), (
                 readyz(url),
                 logs[2].read_text()[-2000:],
             )
@@ -486,11 +431,7 @@ def serve_env_for_cli(registry: Registry, port: int, folder: str) -> dict[str, s
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    def ready() -> bool:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        return readyz(url)[0] == 200
-
-    assert eventually(ready, 180), log.read_text()[-3000:]
+    assert wait_until(lambda: ready(url, proc, log), 180), log.read_text()[-3000:]
 
 
 def test_a_restart_on_a_taken_port_says_so_in_one_line(live: Server, registry: Registry) -> None:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from recops.worker.runner import WorkerBusyError, run_worker, stop_worker, worke
 
 from .conftest import PROJECT_ROOT, TINY_WORLD, project_env, run, tiny_overrides
 from .mlflow_template import initialised_store, tracking_env
+from .servers import bentoml_service, server_env, wait_until
 
 pytestmark = pytest.mark.integration
 MODEL = "recops-recommender"
@@ -184,7 +184,7 @@ def kill_worker_at(point: str, tmp: Path, overrides: list[str]) -> None:
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        assert eventually(lambda: marker.exists() or proc.poll() is not None, 300)
+        assert wait_until(lambda: marker.exists() or proc.poll() is not None, 300)
         assert marker.exists(), log.read_text()[-3000:]
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -246,58 +246,22 @@ def test_a_kill_during_the_workers_registration_is_recovered(
 def live_service(tmp: Path) -> Iterator[Callable[[str], dict[str, Any]]]:
     """`bentoml serve` of bentos/ in live mode (follows the champion alias, polls every
     second) on 127.0.0.1; yields a `recommend(user_id)` client. Stopped with its group."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = project_env(
+    env = server_env(
         tmp,
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
         RECOPS_ROOT=str(PROJECT_ROOT),
-        BENTOML_HOME=str(tmp / "bentoml_home"),
-        BENTOML_DO_NOT_TRACK="True",
         RECOPS_SERVE_OVERRIDES="poll_interval_s=1 sync_interval_s=0.2 workers=1 "
         "precompute.enabled=false canary.enabled=false cache.size=0",
     )
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["bentoml", "serve", "service:RecOps", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT / "bentos", env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    bentos, log = PROJECT_ROOT / "bentos", tmp / "serve.log"
+    with bentoml_service(["service:RecOps"], bentos, env, log, timeout=90) as (_, url):
 
-    def recommend(user: str) -> dict[str, Any]:
-        response = httpx.post(f"{url}/recommend", json={"user_id": user, "k": 5}, timeout=30)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
+        def recommend(user: str) -> dict[str, Any]:
+            response = httpx.post(f"{url}/recommend", json={"user_id": user, "k": 5}, timeout=30)
+            assert response.status_code == 200, response.text
+            return dict(response.json())
 
-    try:
-        assert eventually(lambda: _ready(url, proc), 90), log.read_text()[-3000:]
         yield recommend
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
-    assert proc.poll() is None, "the service exited"
-    try:
-        return httpx.get(f"{url}/readyz", timeout=5).is_success
-    except httpx.TransportError:
-        return False
-
-
-def eventually(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.3)
-    return check()
 
 
 def test_shifted_batch_is_retrained_promoted_and_served(world: list[str], tmp_path: Path) -> None:
@@ -309,7 +273,7 @@ def test_shifted_batch_is_retrained_promoted_and_served(world: list[str], tmp_pa
         out = run(["recops", "worker", "run", "--once", *world], PROJECT_ROOT, env)
         assert "retrained_promoted" in out, out
         # the service follows the champion alias: the next poll loads v2
-        assert eventually(lambda: recommend(user)["model_version"] == "2", 30)
+        assert wait_until(lambda: recommend(user)["model_version"] == "2", 30)
 
     client = MlflowClient()
     champion = client.get_model_version_by_alias(MODEL, "champion")

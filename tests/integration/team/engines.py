@@ -88,7 +88,12 @@ class Postgres:
         data, self.port = self.folder / "data", free_port()
         self._prefix = prefix
         _checked([initdb, "-D", str(data), "-U", self.user, "-A", "trust", "-E", "UTF8"], prefix)
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
+        # max_connections: one cluster serves the MLflow server, Optuna's workers and the DVC
+        # test of a session at once; the default 100 ran out ("too many clients already").
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
+            "-c max_connections=400"
+        )
         log = str(self.folder / "log")
         _checked([pg_ctl, "-D", str(data), "-l", log, "-w", "-o", options, "start"], prefix)
         return self

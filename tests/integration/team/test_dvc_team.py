@@ -28,8 +28,6 @@ SMALL = {
 OUTPUTS = ("data/snapshot", "data/features", "models/model")
 
 
-# over 30 s each: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_dvc_repro_on_the_team_server_and_outputs_through_an_s3_remote(
     project_copy: Path, tmp_path: Path, mlflow_server: MlflowServer, s3: S3Server
 ) -> None:

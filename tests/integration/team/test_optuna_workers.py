@@ -69,8 +69,6 @@ def test_two_workers_share_one_study_and_one_parent_run(
     assert "test_ndcg_at_10" in parent_run.data.metrics
 
 
-# over 30 s each: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_a_worker_killed_mid_trial_fails_that_trial_and_the_study_goes_on(
     tmp_path: Path, postgres: Postgres, mlflow_server: MlflowServer
 ) -> None:

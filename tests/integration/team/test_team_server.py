@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ..conftest import PROJECT_ROOT, tiny_overrides
-from ..servers import server_env, start_bentoml, stop
+from ..servers import bentoml_service, server_env
 from .engines import MlflowServer, S3Server, client_env
 
 pytestmark = pytest.mark.integration
@@ -83,24 +83,9 @@ def live(team: Team) -> Iterator[str]:
     env.update(
         {k: v for k, v in client_env(team.server).items() if k.startswith(("MLFLOW", "AWS"))}
     )
-    proc, url = start_bentoml(
-        ["service:RecOps"], PROJECT_ROOT / "bentos", env, team.tmp / "live.log"
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (team.tmp / "live.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail((team.tmp / "live.log").read_text()[-3000:])
+    bentos, log = PROJECT_ROOT / "bentos", team.tmp / "live.log"
+    with bentoml_service(["service:RecOps"], bentos, env, log, timeout=240) as (_, url):
         yield url
-    finally:
-        stop(proc)
 
 
 def served_version(url: str, timeout: float = 60) -> str:
@@ -141,8 +126,6 @@ def test_train_register_promote_rollback_and_the_live_service_follows(
     assert "champion" in listing
 
 
-# over 20 s: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_two_concurrent_promotions_against_the_server_leave_one_winner(team: Team) -> None:
     team.train("model=popularity")
     version = str(max(int(v.version) for v in team.client.search_model_versions(f"name='{NAME}'")))
@@ -184,8 +167,6 @@ def test_a_worker_cycle_against_the_server(team: Team) -> None:
     assert runs and "outcome" in runs[0].data.tags
 
 
-# over 30 s each: in `make test-all`, to keep the default suite under 15 minutes
-@pytest.mark.slow
 def test_artifacts_straight_to_s3(team: Team, s3: S3Server) -> None:
     """An experiment whose artifact root is s3:// : the client writes to S3 itself
     (`MLFLOW_S3_ENDPOINT_URL`), the server only keeps the metadata."""
