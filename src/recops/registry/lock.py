@@ -14,6 +14,7 @@ when the gates ran.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -28,6 +29,8 @@ from mlflow.tracking import MlflowClient
 
 from recops.errors import RegistryError
 from recops.registry.audit import current_actor, utc_now
+
+log = logging.getLogger(__name__)
 
 LOCK_TAG = "recops.lock"
 LOCK_SUFFIX = ".registry.lock"
@@ -122,16 +125,18 @@ class TagRegistryLock:
         deadline = time.monotonic() + timeout
         while True:
             holder = self._holder()
-            if holder is None or holder.expires < time.time() or holder.token == self._token:
-                self._write()
+            free = holder is None or holder.expires < time.time() or holder.token == self._token
+            if free and self._try_write():
                 time.sleep(self.settle_s)
                 now = self._holder()
                 if now is not None and now.token == self._token:
                     return
                 continue
             if time.monotonic() >= deadline:
+                holder = self._holder() or holder
+                who = holder.describe() if holder else "a concurrent writer"
                 raise RegistryLockedError(
-                    f"registry is locked by {holder.describe()} (tag {LOCK_TAG} on "
+                    f"registry is locked by {who} (tag {LOCK_TAG} on "
                     f"{self.model_name}); waited {timeout:.0f} s, try again when it has finished"
                 )
             time.sleep(self.poll_s)
@@ -144,6 +149,16 @@ class TagRegistryLock:
     @property
     def _token(self) -> str:
         return self.owner.token
+
+    def _try_write(self) -> bool:
+        """Write our tag; False when a concurrent writer's insert of the same tag won (a
+        server on PostgreSQL refuses the second insert): the next pass sees that holder."""
+        try:
+            self._write()
+        except MlflowException as exc:
+            log.debug("lock tag write lost to a concurrent writer: %s", exc)
+            return False
+        return True
 
     def _write(self) -> None:
         owner = LockOwner(

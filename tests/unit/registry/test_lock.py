@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from recops.registry.lock import (
@@ -62,3 +63,38 @@ def test_expired_tag_lock_is_taken_over(registry_store: str) -> None:
     fresh = TagRegistryLock(client, "m", "promote", ttl_s=60, settle_s=0.01)
     fresh.acquire(timeout=0.5)
     fresh.release()
+
+
+class RacingClient(MlflowClient):
+    """A client whose first tag write loses a race: another process's lock tag lands first
+    and this insert fails, as PostgreSQL's `registered_model_tag_pk` unique violation does
+    behind a team server (seen in the two-process promotion test)."""
+
+    def __init__(self, rival: TagRegistryLock) -> None:
+        super().__init__()
+        self.rival, self.raced = rival, False
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        if not self.raced:
+            self.raced = True
+            self.rival._write()
+            raise MlflowException(
+                "BAD_REQUEST: (psycopg2.errors.UniqueViolation) duplicate key value violates "
+                'unique constraint "registered_model_tag_pk"'
+            )
+        super().set_registered_model_tag(name, key, value)
+
+
+def test_a_tag_write_lost_to_a_concurrent_writer_is_a_clear_locked_error(
+    registry_store: str,
+) -> None:
+    MlflowClient().create_registered_model("m")
+    rival = TagRegistryLock(MlflowClient(), "m", "promote v3", ttl_s=60, settle_s=0.01)
+    loser = TagRegistryLock(
+        RacingClient(rival), "m", "promote v4", ttl_s=60, settle_s=0.01, poll_s=0.05
+    )
+    with pytest.raises(RegistryLockedError, match="promote v3"):
+        loser.acquire(timeout=0.3)
+    rival.release()
+    loser.acquire(timeout=1)  # free again: the loser now gets it
+    loser.release()
