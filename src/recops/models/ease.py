@@ -9,7 +9,6 @@ It needs a dense items x items matrix (and its inverse), so it refuses catalogue
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import scipy.linalg
@@ -19,12 +18,10 @@ from threadpoolctl import threadpool_limits
 from recops.errors import ModelCapacityError
 from recops.features.dataset import Dataset
 from recops.models.base import RecModel
-from recops.models.explain import top_contributions
-from recops.models.profiles import RecencyProfile
+from recops.models.profiles import ItemWeightsScoring
 
 log = logging.getLogger(__name__)
 
-_WEIGHTS = "ease_weights.npy"
 #: Dense float64 n x n matrices alive at the peak of the fit (Gram/inverse, B, slack).
 _PEAK_MATRICES = 3
 
@@ -45,7 +42,7 @@ def ease_weights(x: sp.csr_matrix, regularization: float) -> np.ndarray:
     return p
 
 
-class EASEModel(RecencyProfile, RecModel):
+class EASEModel(ItemWeightsScoring, RecModel):
     """Linear item-item autoencoder with an L2 penalty and a zero-diagonal constraint.
 
     `recency_half_life` (interactions; None = off) scores with recency-weighted user rows
@@ -54,6 +51,7 @@ class EASEModel(RecencyProfile, RecModel):
 
     model_type = "ease"
     supports_explain = True
+    weights_file = "ease_weights.npy"
 
     def __init__(
         self,
@@ -104,30 +102,7 @@ class EASEModel(RecencyProfile, RecModel):
             x.data[:] = 1.0
         return x
 
-    def _fitted_weights(self) -> np.ndarray:
-        if self.weights is None:
-            raise RuntimeError("EASEModel is not fitted: call fit() or load() first")
-        return self.weights
-
-    def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        b = self._fitted_weights()
+    def _profile(self, user_idx: np.ndarray) -> sp.csr_matrix:
+        """The users' rows of X, recency-weighted if configured (what B multiplies)."""
         rows = self._input(self._fitted_seen()[user_idx]).astype(np.float32)
-        return np.asarray(self._decayed(rows, user_idx) @ b)
-
-    def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
-        """Row i of B: the scores of a user whose only interaction is item i."""
-        return self._fitted_weights()[item_idx]
-
-    def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
-        """Score of item i = sum over history items j of profile_j * B[j, i]: the largest terms."""
-        profile = self._decayed(self._input(self._fitted_seen()[[user]]), np.array([user]))
-        weights = self._fitted_weights()[profile.indices][:, np.asarray(item_idx, np.int64)]
-        return top_contributions(profile.indices, (weights * profile.data[:, None]).T, n)
-
-    def _save_state(self, folder: Path) -> None:
-        np.save(folder / _WEIGHTS, self._fitted_weights())
-        self._save_recency(folder)
-
-    def _load_state(self, folder: Path) -> None:
-        self.weights = np.load(folder / _WEIGHTS)
-        self._load_recency(folder)
+        return self._decayed(rows, user_idx)

@@ -24,6 +24,7 @@ from recops.columns import Columns
 from recops.errors import ConfigError
 from recops.features.dataset import Dataset
 from recops.features.timestamps import epoch_ns
+from recops.models.explain import top_contributions
 
 _DECAY = "recency_decay.npz"
 
@@ -112,3 +113,42 @@ class RecencyProfile:
         self._decay = sp.load_npz(path).tocsr() if path.exists() else None
         if self.recency_half_life is not None and self._decay is None:
             raise FileNotFoundError(f"{folder} has recency_half_life set but no {_DECAY}")
+
+
+class ItemWeightsScoring(RecencyProfile):
+    """Mixin for item-item models scored as `profile @ B`, one dense items x items matrix B
+    (EASE, SLIST): scoring, similar items, explanations and the saved state all follow from
+    the host's `weights`, `weights_file` and `_profile` (its users' rows as B multiplies them).
+    """
+
+    weights: np.ndarray | None
+    weights_file: str
+
+    def _profile(self, user_idx: np.ndarray) -> sp.csr_matrix:
+        raise NotImplementedError
+
+    def _fitted_weights(self) -> np.ndarray:
+        if self.weights is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+        return self.weights
+
+    def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self._profile(user_idx) @ self._fitted_weights())
+
+    def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
+        """Row i of B: the scores of a user whose only interaction is item i."""
+        return self._fitted_weights()[item_idx]
+
+    def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+        """Score of item i = sum over history items j of profile_j * B[j, i]: the largest terms."""
+        profile = self._profile(np.array([user]))
+        weights = self._fitted_weights()[profile.indices][:, np.asarray(item_idx, np.int64)]
+        return top_contributions(profile.indices, (weights * profile.data[:, None]).T, n)
+
+    def _save_state(self, folder: Path) -> None:
+        np.save(folder / self.weights_file, self._fitted_weights())
+        self._save_recency(folder)
+
+    def _load_state(self, folder: Path) -> None:
+        self.weights = np.load(folder / self.weights_file)
+        self._load_recency(folder)

@@ -28,7 +28,6 @@ one position. Like EASE it needs dense items x items matrices and refuses catalo
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,12 +41,9 @@ from recops.features.dataset import Dataset
 from recops.features.timestamps import epoch_ns
 from recops.models.base import RecModel
 from recops.models.ease import ease_memory_gib
-from recops.models.explain import top_contributions
-from recops.models.profiles import RecencyProfile
+from recops.models.profiles import ItemWeightsScoring
 
 log = logging.getLogger(__name__)
-
-_WEIGHTS = "slist_weights.npy"
 
 
 def user_sequences(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +139,7 @@ def times_transitions(p: np.ndarray, transitions: sp.csr_matrix) -> np.ndarray:
     return np.asarray(p.astype(np.float32) @ dense, dtype=np.float64)
 
 
-class SLISTModel(RecencyProfile, RecModel):
+class SLISTModel(ItemWeightsScoring, RecModel):
     """EASE plus an item-transition objective from each user's time-ordered history.
 
     `alpha` weighs the two (1 = EASE); `recency_half_life` (interactions; None = off) weights
@@ -152,6 +148,7 @@ class SLISTModel(RecencyProfile, RecModel):
 
     model_type = "slist"
     supports_explain = True
+    weights_file = "slist_weights.npy"
 
     def __init__(
         self,
@@ -229,36 +226,9 @@ class SLISTModel(RecencyProfile, RecModel):
                 f"raise it, e.g. `model.max_items={n_items}`; otherwise use itemknn or als."
             )
 
-    def _fitted_weights(self) -> np.ndarray:
-        if self.weights is None:
-            raise RuntimeError("SLISTModel is not fitted: call fit() or load() first")
-        return self.weights
-
     def _profile(self, user_idx: np.ndarray) -> sp.csr_matrix:
         """The users' binary rows, recency-weighted if configured (what B multiplies)."""
         rows = sp.csr_matrix(self._fitted_seen()[user_idx], dtype=np.float32, copy=True)
         rows.eliminate_zeros()
         rows.data[:] = 1.0
         return self._decayed(rows, user_idx)
-
-    def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        b = self._fitted_weights()
-        return np.asarray(self._profile(user_idx) @ b)
-
-    def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
-        """Row i of B: the scores of a user whose only interaction is item i."""
-        return self._fitted_weights()[item_idx]
-
-    def explain(self, user: int, item_idx: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
-        """Score of item i = sum over history items j of profile_j * B[j, i]: the largest terms."""
-        profile = self._profile(np.array([user]))
-        weights = self._fitted_weights()[profile.indices][:, np.asarray(item_idx, np.int64)]
-        return top_contributions(profile.indices, (weights * profile.data[:, None]).T, n)
-
-    def _save_state(self, folder: Path) -> None:
-        np.save(folder / _WEIGHTS, self._fitted_weights())
-        self._save_recency(folder)
-
-    def _load_state(self, folder: Path) -> None:
-        self.weights = np.load(folder / _WEIGHTS)
-        self._load_recency(folder)
