@@ -96,6 +96,19 @@ def admin_notice(host: str) -> str | None:
     return f"serving on non-loopback address {host}: admin endpoints disabled (set {TOKEN_ENV})"
 
 
+#: The pid `recops serve` has when it execs BentoML's arbiter (an exec keeps the pid): its
+#: workers compare their parent with it, so a worker that starts after the arbiter died
+#: (reparented before it could look) still knows it is an orphan.
+ARBITER_ENV = "RECOPS_ARBITER_PID"
+
+
+def arbiter_pid() -> int:
+    """This BentoML worker's arbiter: `$RECOPS_ARBITER_PID` under `recops serve`, else the
+    parent at start-up (a plain `bentoml serve`)."""
+    value = os.environ.get(ARBITER_ENV, "")
+    return int(value) if value.isdigit() else os.getppid()
+
+
 def exec_bentoml(
     cfg: ServeConfig, root: Path, overrides: list[str], target: str = SERVICE_TARGET
 ) -> NoReturn:
@@ -104,7 +117,7 @@ def exec_bentoml(
 
     check_port(cfg.host, cfg.port)
     use_bentoml_home(root)
-    env = serve_environment(overrides)
+    env = {**serve_environment(overrides), ARBITER_ENV: str(os.getpid())}
     argv = bentoml_argv(cfg.host, cfg.port, target)
     os.chdir(root / BENTOS_DIR)
     sys.stdout.flush()

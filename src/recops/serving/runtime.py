@@ -21,6 +21,7 @@ from recops.serving import erasure, precompute, status
 from recops.serving.config import RegistryClientConfig, ServeConfig
 from recops.serving.engine import Engine, Slots
 from recops.serving.lastgood import LastGoodStore
+from recops.serving.launch import arbiter_pid
 from recops.serving.loader import ModelLoader, ModelSource, PackagedSource, RegistrySource
 from recops.serving.metrics import DriftExporter, ServingMetrics, get_metrics
 from recops.serving.refs import ModelRef
@@ -143,7 +144,7 @@ class ServingRuntime:
         self._job_lock = threading.Lock()
         #: The parent process when the runtime started (a BentoML worker's arbiter); when it is
         #: gone, the worker exits instead of serving on as an orphan.
-        self.parent_pid = os.getppid() if exit_with_parent else None
+        self.parent_pid = arbiter_pid() if exit_with_parent else None
 
     @classmethod
     def create(
