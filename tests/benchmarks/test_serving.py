@@ -41,20 +41,25 @@ BARE = Path(__file__).with_name("bare_service.py")
 
 
 @contextmanager
-def running(target: str, cwd: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+def running(
+    target: str, cwd: Path, env: dict[str, str], log: Path, timeout: float = 120
+) -> Iterator[tuple[str, int]]:
+    """`bentoml serve <target>` with every worker up (and holding its model): 20 /readyz
+    answers in a row, since a request may reach any worker and the bare service has no
+    /stats. Stopped with its process group on exit; yields its URL and pid."""
     proc, url = start_bentoml([target], cwd, env, log)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout
         ready = 0
-        while ready < 20:  # consecutive successes: every worker is up (and has its model)
+        while ready < 20:
             assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             try:
                 ready = ready + 1 if httpx.get(url + "/readyz", timeout=5).is_success else 0
             except httpx.TransportError:
                 ready = 0
-            time.sleep(0.05)
-        yield url
+            time.sleep(0.05 if ready else 0.5)
+        yield url, proc.pid
     finally:
         stop(proc)
 
@@ -234,7 +239,7 @@ def test_serving_speed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     http: dict[str, dict[int, dict[str, Any]]] = {}
     with contextlib.ExitStack() as stack:
         urls = {
-            label: stack.enter_context(running(target, cwd, env, tmp_path / f"server-{i}.log"))
+            label: stack.enter_context(running(target, cwd, env, tmp_path / f"server-{i}.log"))[0]
             for i, (label, (target, cwd, env)) in enumerate(servers.items())
         }
         # Rounds alternate between the servers, so load from anything else on the machine

@@ -21,8 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,9 @@ import psutil
 import pytest
 import scipy.sparse as sp
 
-from ..integration.servers import server_env, start_bentoml, stop
+from ..integration.servers import server_env
 from .conftest import PROJECT_ROOT, RESULTS
-from .test_serving import BARE, drive, summary
+from .test_serving import BARE, drive, running, summary
 
 #: Catalogue sizes; `RECOPS_SCALE_SIZES=20000` for a quick smoke run.
 SIZES = tuple(int(x) for x in os.environ.get("RECOPS_SCALE_SIZES", "100000 1000000").split())
@@ -134,23 +133,9 @@ def rss_mb(pid: int) -> float:
     return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
 
 
-@contextmanager
-def serving(env: dict[str, str], log: Path, timeout: float = 1500) -> Iterator[tuple[str, int]]:
-    proc, url = start_bentoml(["service:RecOps"], PROJECT_ROOT / "bentos", env, log)
-    try:
-        deadline = time.monotonic() + timeout
-        ready = 0
-        while ready < 20:  # consecutive successes: every worker has its model
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                ready = ready + 1 if httpx.get(url + "/readyz", timeout=5).is_success else 0
-            except httpx.TransportError:
-                ready = 0
-            time.sleep(0.05 if ready else 0.5)
-        yield url, proc.pid
-    finally:
-        stop(proc)
+def serving(env: dict[str, str], log: Path) -> AbstractContextManager[tuple[str, int]]:
+    """The RecOps service on this environment's packaged model (a 1M-item load is slow)."""
+    return running("service:RecOps", PROJECT_ROOT / "bentos", env, log, timeout=1500)
 
 
 def in_process(rec: Any, users: np.ndarray) -> dict[str, Any]:
@@ -230,20 +215,8 @@ def http_floor(tmp_path: Path, users: list[str]) -> dict[str, Any]:
         item_ids=np.array([f"i{j}" for j in range(1000)]),
     )
     env = server_env(tmp_path / "floor", BARE_FACTORS=str(factors))
-    proc, url = start_bentoml(["bare_service:Bare"], BARE.parent, env, tmp_path / "floor.log")
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline
-            try:
-                if httpx.get(url + "/readyz", timeout=5).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+    with running("bare_service:Bare", BARE.parent, env, tmp_path / "floor.log", 300) as (url, _):
         return over_http(url, users, REQUESTS["ann"], 1)
-    finally:
-        stop(proc)
 
 
 @pytest.mark.timeout(7200)
