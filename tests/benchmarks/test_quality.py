@@ -23,13 +23,11 @@ from recops.evaluation.settings import EvalSettings
 from recops.evaluation.significance import PairedComparison
 from recops.features.dataset import SplitData
 from recops.models.recommender import Recommender
-from recops.pipeline.context import StagePaths
 from recops.pipeline.evaluate import evaluate_with_config
-from recops.pipeline.prepare import features_stage, ingest_stage
 from recops.pipeline.train import build_model
 from recops.tuning.space import params_to_overrides
 
-from .conftest import ML_SMALL, PROJECT_ROOT, RESULTS
+from .conftest import ML_SMALL, PROJECT_ROOT, RESULTS, build_features
 
 MODELS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "model").glob("*.yaml"))
 COLUMNS = ("ndcg_at_10", "recall_at_10", "map_at_10", "coverage_at_10")
@@ -56,20 +54,6 @@ class Row:
             },
             "fit_time_s": self.fit_time_s,
         }
-
-
-def prepare(tmp: Path, base: list[str]) -> SplitData:
-    cfg = compose(
-        [
-            *base,
-            f"paths.duckdb={tmp / 'db.duckdb'}",
-            f"paths.snapshot_dir={tmp / 'snap'}",
-            f"paths.features_dir={tmp / 'features'}",
-        ]
-    )
-    paths = StagePaths.from_config(cfg)
-    ingest_stage(cfg, paths)
-    return features_stage(cfg, paths)
 
 
 def measure(
@@ -165,7 +149,7 @@ def render_paired(tests: dict[str, PairedComparison]) -> str:
 
 @pytest.mark.skipif(not ML_SMALL.is_dir(), reason=f"MovieLens not found at {ML_SMALL}")
 def test_quality_table(tmp_path: Path) -> None:
-    split = prepare(tmp_path, [*BASE, f"data.source.local_dir={ML_SMALL}"])
+    split = build_features(tmp_path, [*BASE, f"data.source.local_dir={ML_SMALL}"])
     rows = {name: measure(name, split, [], tuned=False) for name in MODELS}
     for label, (model, overrides) in tuned_configs().items():
         rows[label] = measure(model, split, overrides, tuned=True)
@@ -209,7 +193,7 @@ def test_synthetic_world_slist_vs_ease(tmp_path: Path) -> None:
     """SLIST (defaults) must be no worse than EASE on the default synthetic world: the upper
     end of the paired 95% interval of the NDCG@10 difference is not below 0."""
     base = ["data=synthetic"]
-    split = prepare(tmp_path, base)
+    split = build_features(tmp_path, base)
     rows = {
         label: measure(model, split, overrides, tuned=False, base=base)
         for label, (model, overrides) in SYNTHETIC.items()

@@ -40,12 +40,8 @@ from typing import Any
 
 import pytest
 
-from recops.config import compose
-from recops.pipeline.context import StagePaths
-from recops.pipeline.prepare import features_stage, ingest_stage
-
 from ..integration.team.engines import EngineMissing, MlflowServer, Postgres, S3Server, client_env
-from .conftest import ML_SMALL, PROJECT_ROOT, RESULTS
+from .conftest import ML_SMALL, PROJECT_ROOT, RESULTS, build_features
 
 TRACKING_PAIRS = 3
 OPTUNA_PAIRS = 2
@@ -241,18 +237,8 @@ def test_spark_als_vs_als(engines: tuple[Postgres, MlflowServer], tmp_path: Path
 
 
 def prepare(folder: Path, overrides: list[str]) -> Path:
-    cfg = compose(
-        [
-            *overrides,
-            f"paths.duckdb={folder / 'db.duckdb'}",
-            f"paths.snapshot_dir={folder / 'snap'}",
-            f"paths.features_dir={folder / 'features'}",
-        ]
-    )
-    paths = StagePaths.from_config(cfg)
-    ingest_stage(cfg, paths)
-    features_stage(cfg, paths)
-    return paths.features_dir
+    build_features(folder, overrides)
+    return folder / "features"
 
 
 def fit(features: Path, overrides: list[str]) -> dict[str, float]:
