@@ -34,6 +34,7 @@ from recops.backup.manifest import FILES, MANIFEST, Manifest
 from recops.backup.settings import BackupSettings
 from recops.config import find_project_root, shared_state_root
 from recops.console import progress, step
+from recops.data.store import copy_database_into
 from recops.errors import RecopsError
 from recops.registry.lock import make_lock
 from recops.registry.settings import RegistrySettings
@@ -65,10 +66,7 @@ def copy_duckdb(source: Path, target: Path, wait_s: float) -> None:
     while True:
         con = duckdb.connect(str(target))
         try:
-            name = con.execute("SELECT current_database()").fetchall()[0][0]
-            con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
-            con.execute(f'COPY FROM DATABASE src TO "{name}"')
-            con.execute("DETACH src")
+            copy_database_into(con, source)
             return
         except duckdb.IOException as exc:
             if time.monotonic() > deadline:

@@ -214,6 +214,15 @@ class BatchWriter:
         return report
 
 
+def copy_database_into(con: duckdb.DuckDBPyConnection, source: Path) -> None:
+    """Copy every table of the DuckDB file `source` (attached read-only) into `con`'s
+    database: its live rows only, committed."""
+    target = con.execute("SELECT current_database()").fetchall()[0][0]
+    con.execute(f"ATTACH '{source}' AS recops_copy_source (READ_ONLY)")
+    con.execute(f'COPY FROM DATABASE recops_copy_source TO "{target}"')
+    con.execute("DETACH recops_copy_source")
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -527,10 +536,7 @@ class EventStore:
         self.con.close()
         con = duckdb.connect(str(tmp))
         try:
-            target = con.execute("SELECT current_database()").fetchall()[0][0]
-            con.execute(f"ATTACH '{self.path}' AS old (READ_ONLY)")
-            con.execute(f'COPY FROM DATABASE old TO "{target}"')
-            con.execute("DETACH old")
+            copy_database_into(con, self.path)
         finally:
             con.close()
         os.replace(tmp, self.path)
