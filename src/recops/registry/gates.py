@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import numpy as np
@@ -45,6 +45,7 @@ from recops.tracking.model_files import fetch_verified, recorded_manifest
 from recops.tracking.pyfunc import predict_frame
 
 SEGMENTS = ("light", "cold")
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,33 +79,20 @@ class GateContext:
     def files(self, version: str) -> Path:
         """The version's recommender files, downloaded once and checksum-verified (a failure
         is remembered and raised again)."""
-        if version not in self._files:
-            if self._tmp is None:
-                self._tmp = Path(tempfile.mkdtemp(prefix="recops-gates-"))
-                weakref.finalize(self, shutil.rmtree, self._tmp, True)
-            try:
-                dst = self._tmp / f"v{version}"
-                dst.mkdir()
-                self._files[version] = fetch_verified(self.client, self.name, version, dst)
-            except Exception as exc:
-                self._files[version] = exc
-        found = self._files[version]
-        if isinstance(found, Exception):
-            raise found
-        return found
+        return _remembered(self._files, version, lambda: self._fetch(version))
+
+    def _fetch(self, version: str) -> Path:
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="recops-gates-"))
+            weakref.finalize(self, shutil.rmtree, self._tmp, True)
+        dst = self._tmp / f"v{version}"
+        dst.mkdir()
+        return fetch_verified(self.client, self.name, version, dst)
 
     def recommender(self, version: str) -> Recommender:
         """The version's Recommender, read from its verified files by the installed code
         (nothing from the artifact store is executed)."""
-        if version not in self._models:
-            try:
-                self._models[version] = Recommender.load(self.files(version))
-            except Exception as exc:
-                self._models[version] = exc
-        model = self._models[version]
-        if isinstance(model, Exception):
-            raise model
-        return model
+        return _remembered(self._models, version, lambda: Recommender.load(self.files(version)))
 
     def split(self) -> SplitData:
         """The holdout: given (register stage), else the candidate run's features folder."""
@@ -141,6 +129,20 @@ class GateContext:
 
 
 Gate = Callable[[GateContext], GateResult]
+
+
+def _remembered(cache: dict[str, Any], version: str, build: Callable[[], T]) -> T:
+    """`cache[version]`, built once; a failure is remembered and raised again (each gate
+    asks, and a broken version must not be downloaded or loaded once per gate)."""
+    if version not in cache:
+        try:
+            cache[version] = build()
+        except Exception as exc:
+            cache[version] = exc
+    found = cache[version]
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def stage_gate(ctx: GateContext) -> GateResult:
