@@ -8,6 +8,7 @@ import math
 import os
 from pathlib import Path
 
+import prometheus_client.values
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +17,14 @@ from recops.config import compose
 from recops.serving.config import ServeConfig
 from recops.serving.metrics import DriftExporter, ServingMetrics
 from recops.serving.runtime import drift_summary_path
+
+
+@pytest.fixture(autouse=True)
+def fresh_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's metrics count from their own zero. The serving tests switch this process to
+    prometheus_client's multiprocess values (as BentoML does), whose per-pid files would hand a
+    new counter of the same name the count an earlier test in this worker left behind."""
+    monkeypatch.setattr(prometheus_client.values, "ValueClass", prometheus_client.values.MutexValue)
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
