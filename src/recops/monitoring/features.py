@@ -51,7 +51,7 @@ FEATURE_BY_NAME = {f.name: f for f in FEATURES}
 
 
 #: Default `drift.max_values`: the most values of one feature a side hands to the report.
-MAX_VALUES = 1_000_000
+MAX_VALUES = 200_000
 
 
 def event_features(
@@ -66,8 +66,9 @@ def event_features(
     Works on the codes of categorical id columns (what store and snapshot sides hold), so no
     per-event id strings are made; plain string columns (an events file) are coded first.
     Counts (activity, popularity, sessions) use every event; a column longer than
-    `max_values` is then a seeded uniform sample of its values (a distribution of 1M values
-    gives the same PSI to about 1e-3, and the report stops growing with the window).
+    `max_values` is then a seeded uniform sample of its values (at 20M events, 200k values
+    gave every feature's PSI within 1e-3 of 1M values', and the report stops growing with the
+    window).
     """
     events = side.events
     users, _ = _codes(events[Columns.user])
