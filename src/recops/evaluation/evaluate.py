@@ -36,6 +36,7 @@ from recops.evaluation.settings import EvalSettings
 from recops.evaluation.significance import PairedComparison, paired_comparison
 from recops.evaluation.uncertainty import confidence_intervals, weighted_mean
 from recops.features.dataset import SplitData
+from recops.features.events import sorted_codes
 from recops.models.popularity import PopularityModel
 from recops.models.recommender import Recommender
 
@@ -244,9 +245,10 @@ class EvaluationTest:
                 "training history) or users have too little history; raise "
                 "split.test_fraction (or split.n), or use more data"
             )
-        users, relevance = relevance_matrix(test, split.train.n_items)
-        first_idx = test.groupby(Columns.user, sort=True)[Columns.user_idx].first()
-        user_idx = first_idx.reindex(users).to_numpy()
+        codes, users = sorted_codes(test[Columns.user])
+        relevance = _relevance_rows(codes, test, len(users), split.train.n_items)
+        user_idx = np.full(len(users), -1, dtype=np.int64)  # every row of a user: one index
+        user_idx[codes] = test[Columns.user_idx].to_numpy()
         history = np.diff(split.train.user_items.indptr)
         lengths = np.where(user_idx >= 0, history[np.maximum(user_idx, 0)], -1)
         strata = user_strata(lengths, s.light_user_max_interactions)
@@ -316,15 +318,21 @@ def score_users(
 
 
 def relevance_matrix(test: pd.DataFrame, n_items: int) -> tuple[np.ndarray, sp.csr_matrix]:
-    """Unique external user ids of `test` and their binary relevance rows."""
-    codes, users = pd.factorize(test[Columns.user], sort=True)
+    """Unique external user ids of `test` (sorted) and their binary relevance rows."""
+    codes, users = sorted_codes(test[Columns.user])
+    return users, _relevance_rows(codes, test, len(users), n_items)
+
+
+def _relevance_rows(
+    codes: np.ndarray, test: pd.DataFrame, n_users: int, n_items: int
+) -> sp.csr_matrix:
     matrix = sp.csr_matrix(
         (np.ones(len(test), dtype=np.float32), (codes, test[Columns.item_idx].to_numpy())),
-        shape=(len(users), n_items),
+        shape=(n_users, n_items),
     )
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
-    return np.asarray(users, dtype=object), matrix
+    return matrix
 
 
 def recommend_in_split_space(
