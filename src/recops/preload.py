@@ -1,10 +1,11 @@
 """Import slow modules on a background thread while a stage does its first work.
 
-Evidently's import costs seconds; the drift stage reads its windows and the evaluate stage
-scores users (Arrow, numpy and BLAS work that releases the GIL) before either needs it. A
-stage entry point calls `preload_in_background(...)` first, and the later real `import` finds
-the modules loaded (Python's per-module import locks make the two imports safe). An import
-error is not reported here: the real import raises it where the module is used."""
+MLflow, matplotlib and Evidently cost seconds to import; the evaluate stage scores users and
+the drift stage reads its windows (Arrow, numpy and BLAS work that releases the GIL) before
+either needs them. The stage calls `preload_in_background(...)` when that work starts, and
+the later real `import` finds the modules loaded (Python's per-module import locks make the
+two imports safe). An import error is not reported here: the real import raises it where
+the module is used."""
 
 from __future__ import annotations
 

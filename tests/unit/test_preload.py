@@ -25,3 +25,18 @@ def test_modules_are_imported_in_order_and_a_missing_one_stops_quietly(
     assert "recops_preload_missing" not in sys.modules
     with pytest.raises(ModuleNotFoundError, match="recops_preload_missing"):
         __import__("recops_preload_missing")
+
+
+def test_the_evaluate_stage_module_leaves_the_heavy_imports_for_later() -> None:
+    """MLflow and matplotlib are imported while users are scored, not with the stage module."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import recops.pipeline.evaluate\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'matplotlib'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout
