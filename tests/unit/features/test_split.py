@@ -62,3 +62,15 @@ def test_empty_frame_gives_empty_mask() -> None:
     empty = pd.DataFrame({Columns.user: [], Columns.timestamp: pd.to_datetime([])})
     assert TimeSplit().test_mask(empty).shape == (0,)
     assert np.asarray(LeaveLastNSplit().test_mask(empty)).shape == (0,)
+
+
+def test_coded_time_sorted_frames_split_as_any_other_frame() -> None:
+    """The counting-sort path (integer user codes, time-sorted frame) equals the general one."""
+    rng = np.random.default_rng(3)
+    n = 5_000
+    stamps = np.sort(rng.integers(0, 400, n)).astype("datetime64[s]")  # many ties in time
+    codes = rng.integers(0, 700, n).astype(np.int32)
+    coded = pd.DataFrame({Columns.user: codes, Columns.timestamp: stamps})
+    named = coded.assign(**{Columns.user: [f"user-{c}" for c in codes]})  # the lexsort path
+    for splitter in (TimeSplit(0.3), LeaveLastNSplit(2)):
+        assert (splitter.test_mask(coded) == splitter.test_mask(named)).all()
