@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recops.columns import Columns
+from recops.features.events import user_time_order
 from recops.monitoring.frames import EventWindow
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def session_lengths(events: pd.DataFrame, gap: pd.Timedelta) -> np.ndarray:
         return np.empty(0)
     users, _ = _codes(events[Columns.user])
     stamps = events[Columns.timestamp].to_numpy(dtype="datetime64[ns]")
-    order = np.lexsort((stamps, users))
+    order = user_time_order(users, stamps)
     users, times = users[order], stamps[order]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = (users[1:] != users[:-1]) | ((times[1:] - times[:-1]) > gap.to_timedelta64())
