@@ -14,6 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -446,16 +447,16 @@ class EventStore:
         reader = reader.cast(schema) if reader.schema != schema else reader
         tmp = target.with_name(f".{target.name}.tmp")
         hasher = ContentHasher(schema)
-        pending: list[pa.RecordBatch] = []
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in reader:  # DuckDB hands out ~120k-row batches
-                hasher.update(batch)
-                pending.append(batch)
-                if sum(len(b) for b in pending) >= _BATCH_ROWS:
-                    writer.write_table(pa.Table.from_batches(pending), row_group_size=_BATCH_ROWS)
-                    pending = []
-            if pending:
-                writer.write_table(pa.Table.from_batches(pending), row_group_size=_BATCH_ROWS)
+        # one row group is encoded and written on a thread while the next is fetched and
+        # hashed (both sides release the GIL); at most two row groups are held at once
+        with pq.ParquetWriter(tmp, schema) as writer, ThreadPoolExecutor(1) as pool:
+            writing: Future[None] | None = None
+            for group in _row_groups(reader, hasher):
+                if writing is not None:
+                    writing.result()
+                writing = pool.submit(writer.write_table, group, row_group_size=_BATCH_ROWS)
+            if writing is not None:
+                writing.result()
         os.replace(tmp, target)
         return hasher.hexdigest()
 
@@ -579,3 +580,17 @@ class EventStore:
     def _scalar(self, query: str) -> Any:
         # fetchall, not fetchone: DuckDB 2 refuses new work while a result is half-fetched
         return self.con.execute(query).fetchall()[0][0]
+
+
+def _row_groups(reader: pa.RecordBatchReader, hasher: ContentHasher) -> Iterator[pa.Table]:
+    """The reader's batches (DuckDB hands out ~120k rows each), hashed in order and gathered
+    into tables of at least `_BATCH_ROWS` rows (the last may be shorter)."""
+    pending: list[pa.RecordBatch] = []
+    for batch in reader:
+        hasher.update(batch)
+        pending.append(batch)
+        if sum(len(b) for b in pending) >= _BATCH_ROWS:
+            yield pa.Table.from_batches(pending)
+            pending = []
+    if pending:
+        yield pa.Table.from_batches(pending)
