@@ -59,13 +59,30 @@ def build(cls: type[T], values: Any, where: str) -> T:
 
 def build_group(cls: type[T], cfg: Any, group: str) -> T:
     """`cls` from the root config's group `group` (a dotted path such as `worker.file`)."""
+    return build(cls, _group(cfg, group), group)
+
+
+def build_view(cls: type[T], cfg: Any, group: str) -> T:
+    """`cls` from only the keys it declares of the root config's group `group`, each checked
+    as `build` checks it; the group's other keys are its own settings class's business.
+
+    For a lower layer that needs a few keys of a section whose settings class sits in a layer
+    it may not import (a backup reads `gdpr.salt_file` and `worker.work_dir`)."""
+    values = plain(_group(cfg, group), group)
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{group} must be a mapping, got {_show(values)}")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return build(cls, {k: v for k, v in values.items() if k in names}, group)
+
+
+def _group(cfg: Any, group: str) -> Any:
     node = OmegaConf.select(cfg, group) if isinstance(cfg, DictConfig) else None
     if node is None:
         raise ConfigError(
             f"the config has no `{group}` section (a params.yaml older than conf/? "
             "regenerate it: `recops params`)"
         )
-    return build(cls, node, group)
+    return node
 
 
 def plain(values: Any, where: str = "config") -> Any:

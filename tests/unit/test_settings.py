@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from recops.backup.settings import BackupSection
+from recops.backup.settings import BackupSection, GdprState, WorkerState
 from recops.config import compose
 from recops.errors import ConfigError
 from recops.evaluation.settings import EvalSection
@@ -19,7 +19,7 @@ from recops.monitoring.settings import DriftSettings
 from recops.quality.settings import QualitySettings
 from recops.registry.settings import RegistrySettings
 from recops.serving.config import ServeConfig
-from recops.settings import build, field_paths, key_paths
+from recops.settings import build, build_view, field_paths, key_paths
 from recops.worker.settings import WorkerSection
 
 #: Every config group read through a settings schema: group -> schema.
@@ -33,6 +33,8 @@ SCHEMAS: dict[str, type] = {
     "gdpr": GdprSection,
     "backup": BackupSection,
 }
+#: Typed views a lower layer takes of a higher (or sibling) layer's section: view -> group.
+VIEWS: dict[type, str] = {GdprState: "gdpr", WorkerState: "worker"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,44 @@ def test_every_settings_object_builds_from_the_shipped_conf(tmp_path: Path) -> N
     assert (served.model_name, served.alias) == (serve.model_name, serve.alias)
     assert (served.k, served.min_history) == (serve.limits.k_default, serve.min_history)
     assert served.precomputed == tmp_path / serve.precompute.path
+
+
+def test_a_view_reads_only_its_keys_each_checked() -> None:
+    @dataclass(frozen=True)
+    class PathView:
+        path: Path
+
+    cfg = OmegaConf.create({"root": "data", "g": {**GOOD, "path": "${root}/y"}})
+    assert build_view(PathView, cfg, "g") == PathView(Path("data/y"))  # the rest is not read
+    with pytest.raises(ConfigError, match=r"^g\.size must be int, got 'big'$"):
+        build_view(Inner, OmegaConf.create({"g": {"size": "big", "name": None}}), "g")
+    with pytest.raises(ConfigError, match=r"^g\.size is missing"):
+        build_view(Inner, OmegaConf.create({"g": {"name": None}}), "g")
+    with pytest.raises(ConfigError, match=r"^the config has no `h` section"):
+        build_view(Inner, cfg, "h")
+
+
+@pytest.mark.parametrize("view", sorted(VIEWS, key=lambda v: v.__name__))
+def test_a_view_is_a_part_of_its_sections_schema(view: type) -> None:
+    """A view declares only keys of its group's schema, with the same types."""
+    import typing
+
+    group = VIEWS[view]
+    section = typing.get_type_hints(SCHEMAS[group])
+    for name, hint in typing.get_type_hints(view).items():
+        assert section.get(name) == hint, f"{view.__name__}.{name} vs {group}.{name}"
+
+
+def test_a_backup_keeps_the_state_files_gdpr_and_the_worker_use(tmp_path: Path) -> None:
+    from recops.backup.settings import BackupSettings
+    from recops.gdpr.settings import GdprSettings
+    from recops.worker.settings import WorkerSettings
+
+    cfg = compose([])
+    assert BackupSettings.from_config(cfg, tmp_path).state_files == (
+        GdprSettings.from_config(cfg, tmp_path).salt_file.parent,
+        WorkerSettings.from_config(cfg, tmp_path).state_file,
+    )
 
 
 def test_a_missing_group_is_one_clear_error() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from recops.config import resolve_path
-from recops.settings import build_group
+from recops.settings import build_group, build_view
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,22 @@ class BackupSection:
     keep: int | None
     store_wait_s: float
     project_files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GdprState:
+    """The key of the `gdpr` section a backup needs (`recops.gdpr.settings.GdprSection` is in
+    a sibling layer: this typed view of it is built by `recops.settings.build_view`)."""
+
+    salt_file: Path
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """The key of the `worker` section a backup needs (a view of the higher layer's
+    `recops.worker.settings.WorkerSection`)."""
+
+    work_dir: Path
 
 
 @dataclass(frozen=True)
@@ -34,8 +50,8 @@ class BackupSettings(BackupSection):
     @classmethod
     def from_config(cls, cfg: DictConfig, root: Path) -> BackupSettings:
         b = build_group(BackupSection, cfg, "backup")
-        # gdpr and worker sit beside/above this layer: their two paths are read directly
-        salt = resolve_path(str(cfg.gdpr.salt_file), root)
+        salt = resolve_path(build_view(GdprState, cfg, "gdpr").salt_file, root)
+        work_dir = resolve_path(build_view(WorkerState, cfg, "worker").work_dir, root)
         return cls(
             root=root,
             dir=resolve_path(b.dir, root),
@@ -44,5 +60,5 @@ class BackupSettings(BackupSection):
             project_files=b.project_files,
             duckdb=resolve_path(str(cfg.paths.duckdb), root),
             reports_dir=resolve_path(str(cfg.paths.reports_dir), root),
-            state_files=(salt.parent, resolve_path(str(cfg.worker.work_dir), root) / "state.json"),
+            state_files=(salt.parent, work_dir / "state.json"),
         )
