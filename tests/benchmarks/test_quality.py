@@ -1,8 +1,11 @@
 """Quality of every configured model on MovieLens ml-latest-small, default split.
 
 Writes reports/benchmarks/quality.md (and .json). Untuned models use their conf/model
-defaults; tuned rows refit the best parameters of the sweeps under reports/sweeps/ (the
-validation carve of the training data chose them; each is evaluated once here, on test).
+defaults; tuned rows refit the best parameters of the MovieLens sweeps (the validation carve
+of the training data chose them; each is evaluated once here, on test). Those parameters are
+recorded in the committed reports/benchmarks/quality_params.json (and listed in quality.md):
+a sweep found under reports/sweeps/ (git-ignored) replaces its model's entry there, and
+without any sweep the benchmark refits what the file records, so the table can be re-run.
 Every metric with a per-user value carries its 95% bootstrap interval over users, and each
 challenger of `PAIRED` is compared with its reference's tuned row on the same users.
 """
@@ -35,6 +38,8 @@ COLUMNS = ("ndcg_at_10", "recall_at_10", "map_at_10", "coverage_at_10")
 #: with the reference's tuned row (its untuned row if no sweep of it exists).
 PAIRED = (("slist", "ease"),)
 BASE = ["data=movielens_small"]
+#: The committed record of the tuned rows' parameters (see `tuned_configs`).
+PARAMS = RESULTS / "quality_params.json"
 
 
 @dataclass
@@ -70,18 +75,80 @@ def measure(
     return Row(model_name, tuned, result, fit_time)
 
 
-def tuned_configs() -> dict[str, tuple[str, list[str]]]:
-    """Label -> (model, best-parameter overrides) of the finished MovieLens sweeps
-    (reports/sweeps/*/summary.json)."""
-    found: dict[str, tuple[str, list[str]]] = {}
-    for summary in sorted((PROJECT_ROOT / "reports" / "sweeps").glob("*/summary.json")):
+def sweep_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """Model -> the record of its finished MovieLens sweep under `folder` (each
+    `<study>/summary.json`): study, trials, validation metric and value, best parameters."""
+    found: dict[str, dict[str, Any]] = {}
+    for summary in sorted(folder.glob("*/summary.json")):
         data = json.loads(summary.read_text())
         if "movielens" not in str(data.get("study_name", "")) or not data.get("best_params"):
             continue
-        trials = data.get("trials", {}).get("complete", 0)
-        label = f"{data['model']} (tuned, {trials} trials)"
-        found[label] = (str(data["model"]), params_to_overrides(data["best_params"]))
+        found[str(data["model"])] = {
+            "study_name": data["study_name"],
+            "trials": int(data.get("trials", {}).get("complete", 0)),
+            "metric": data.get("metric"),
+            "validation_value": data.get("best_value"),
+            "best_params": data["best_params"],
+        }
     return found
+
+
+def tuned_records(
+    sweeps: Path = PROJECT_ROOT / "reports" / "sweeps", recorded: Path = PARAMS
+) -> dict[str, Any]:
+    """The committed record (`recorded`) with every sweep found under `sweeps` replacing its
+    model's entry (and its model's line among the unrecorded rows, if any)."""
+    record: dict[str, Any] = {"tuned": {}, "unrecorded": {}}
+    if recorded.is_file():
+        record.update(json.loads(recorded.read_text()))
+    for model, entry in sweep_records(sweeps).items():
+        record["tuned"][model] = entry
+        record["unrecorded"].pop(model, None)
+    return record
+
+
+def tuned_label(model: str, entry: dict[str, Any]) -> str:
+    return f"{model} (tuned, {entry['trials']} trials)"
+
+
+def tuned_configs(record: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """Label -> (model, best-parameter overrides) of every recorded sweep."""
+    return {
+        tuned_label(model, entry): (model, params_to_overrides(entry["best_params"]))
+        for model, entry in sorted(record["tuned"].items())
+    }
+
+
+def render_params(record: dict[str, Any]) -> str:
+    """The recorded best parameters of each tuned row, and the tuned rows of earlier reports
+    whose parameters were never recorded (not re-tuned, so not in the table)."""
+    lines = [
+        "| tuned row | study | validation value | best parameters |",
+        "|---|---|---|---|",
+    ]
+    for model, entry in sorted(record["tuned"].items()):
+        params = ", ".join(
+            f"`{k}={v:.6g}`" if isinstance(v, float) else f"`{k}={v}`"
+            for k, v in entry["best_params"].items()
+        )
+        value = entry.get("validation_value")
+        shown = f"{entry.get('metric')} {value:.4f}" if value is not None else "–"
+        lines.append(
+            f"| {tuned_label(model, entry)} | {entry['study_name']} | {shown} | {params} |"
+        )
+    text = "\n".join(lines)
+    if record["unrecorded"]:
+        text += (
+            "\n\nTuned rows of earlier reports whose parameters were not recorded (their sweep "
+            "folders were git-ignored and are gone) and that were not re-tuned: they are not "
+            "reproducible and are not in the table above.\n\n"
+            "| earlier row | NDCG@10 then | reported in |\n|---|---|---|\n"
+            + "\n".join(
+                f"| {u['label']} | {u['ndcg_at_10']:.4f} | {u['reported_in']} |"
+                for _, u in sorted(record["unrecorded"].items())
+            )
+        )
+    return text
 
 
 def paired_tests(rows: dict[str, Row], settings: EvalSettings) -> dict[str, PairedComparison]:
@@ -151,7 +218,8 @@ def render_paired(tests: dict[str, PairedComparison]) -> str:
 def test_quality_table(tmp_path: Path) -> None:
     split = build_features(tmp_path, [*BASE, f"data.source.local_dir={ML_SMALL}"])
     rows = {name: measure(name, split, [], tuned=False) for name in MODELS}
-    for label, (model, overrides) in tuned_configs().items():
+    record = tuned_records()
+    for label, (model, overrides) in tuned_configs(record).items():
         rows[label] = measure(model, split, overrides, tuned=True)
     tests = paired_tests(rows, EvalSettings.from_config(compose(BASE)))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -160,15 +228,23 @@ def test_quality_table(tmp_path: Path) -> None:
         "of each user's ratings), ratings as implicit positives, seen items excluded, "
         "warm users. 2 cores. Tuned rows: the best parameters of an Optuna sweep on a "
         "validation carve of the training data (`recops optimize model=<name>`), refitted "
-        "on the training data and evaluated once here. Intervals: 95% bootstrap over users "
+        "on the training data and evaluated once here; their parameters are listed below "
+        "and recorded in `quality_params.json`. Intervals: 95% bootstrap over users "
         "(seeded).\n\n"
+    )
+    params = (
+        "\n\n## Best parameters of the tuned rows\n\nFrom `reports/benchmarks/"
+        "quality_params.json` (committed; a sweep's `summary.json` under reports/sweeps/ "
+        "replaces its model's entry when present). The validation value is the sweep's best "
+        "on the validation carve, not on test.\n\n" + render_params(record)
     )
     paired = (
         "\n\n## Paired tests on the same users\n\nPer-user differences (warm users): paired "
         "bootstrap interval and p-value, Wilcoxon signed-rank (Pratt), effect sizes "
         "(`recops.evaluation.significance`).\n\n" + render_paired(tests)
     )
-    (RESULTS / "quality.md").write_text(header + render_table(rows) + paired + "\n")
+    (RESULTS / "quality.md").write_text(header + render_table(rows) + paired + params + "\n")
+    PARAMS.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     report = {
         "rows": {k: r.to_dict() for k, r in rows.items()},
         "paired": {k: c.to_dict() for k, c in tests.items()},
@@ -214,3 +290,41 @@ def test_synthetic_world_slist_vs_ease(tmp_path: Path) -> None:
     for name, cmp in tests.items():
         if name.endswith("ndcg_at_10"):
             assert cmp.ci_high >= 0, f"SLIST is worse than EASE on the synthetic world: {name}"
+
+
+def test_tuned_records_replay_the_committed_parameters(tmp_path: Path) -> None:
+    """Without a sweep folder the recorded parameters are refitted; a sweep's summary replaces
+    its model's entry and clears its line among the unrecorded rows."""
+    recorded = tmp_path / "quality_params.json"
+    entry = {
+        "study_name": "movielens_small-ease",
+        "trials": 3,
+        "metric": "ndcg_at_10",
+        "validation_value": 0.14,
+        "best_params": {"model.regularization": 250.5, "model.recency_half_life": 5.0},
+    }
+    unrecorded = {"label": "bpr (tuned, 7 trials)", "ndcg_at_10": 0.1, "reported_in": "abc"}
+    recorded.write_text(json.dumps({"tuned": {"ease": entry}, "unrecorded": {"bpr": unrecorded}}))
+    record = tuned_records(tmp_path / "no-sweeps", recorded)
+    assert tuned_configs(record) == {
+        "ease (tuned, 3 trials)": (
+            "ease",
+            ["model.regularization=250.5", "model.recency_half_life=5.0"],
+        )
+    }
+    assert "model.regularization=250.5" in render_params(record)
+    assert "bpr (tuned, 7 trials)" in render_params(record)
+    study = tmp_path / "sweeps" / "movielens_small-bpr"
+    study.mkdir(parents=True)
+    summary = {
+        "study_name": "movielens_small-bpr",
+        "model": "bpr",
+        "metric": "ndcg_at_10",
+        "trials": {"complete": 4},
+        "best_value": 0.11,
+        "best_params": {"model.factors": 64},
+    }
+    (study / "summary.json").write_text(json.dumps(summary))
+    record = tuned_records(tmp_path / "sweeps", recorded)
+    assert set(tuned_configs(record)) == {"ease (tuned, 3 trials)", "bpr (tuned, 4 trials)"}
+    assert record["unrecorded"] == {}
