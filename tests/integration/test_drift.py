@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from recops.config import compose
 from recops.data.sources.synthetic import SyntheticSource
+from recops.monitoring.outputs import checked_data
 from recops.monitoring.stage import drift_cli
 from recops.pipeline.context import StagePaths
 from recops.pipeline.drift import drift_stage
@@ -79,6 +80,7 @@ def test_shifted_period_is_flagged_and_an_unshifted_one_is_not(
         shifted["features"]["new_items"]["psi"]
     )
     assert logged.data.tags["action"] == shifted["action"]
+    _assert_checked_data(logged, shifted, str(StagePaths.from_config(cfg).duckdb))
     # owned like every RecOps run: a check killed mid-logging is failed by the next recovery
     assert json.loads(logged.data.tags[OWNER_TAG])["pid"] > 0
     assert {a.path for a in client.list_artifacts(logged.info.run_id, "drift")} == {
@@ -98,6 +100,18 @@ def test_dvc_stage_compares_snapshot_windows_with_the_champions_output(
     assert summary["model"] == {"name": "recops-recommender", "version": "1"}
     assert summary["features"]["reco_popularity"]["psi"] < 0.2
     assert 0 < summary["stats"]["coverage_current"] <= 1
+    run = MlflowClient().get_run(summary["mlflow_run_id"])
+    _assert_checked_data(run, summary, str(paths.snapshot_dir))
+
+
+def _assert_checked_data(run: Any, summary: dict[str, Any], source: str) -> None:
+    """The drift run's dataset input: the dataset, a digest of the compared sides, where the
+    events were read from (the MLflow UI's Dataset column)."""
+    (entry,) = run.inputs.dataset_inputs
+    assert entry.dataset.name == summary["dataset"]
+    assert entry.dataset.digest == checked_data(summary, source).digest[:36]
+    assert source in entry.dataset.source
+    assert {t.key: t.value for t in entry.tags}["mlflow.data.context"] == "drift"
 
 
 def _exit_code_and_output(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:

@@ -10,6 +10,7 @@ import optuna
 import pandas as pd
 import pytest
 from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from recops.cli import sweep_overrides
@@ -58,6 +59,16 @@ def test_sweep_logs_nested_trials_and_resumes_in_another_process(
     assert sorted(children["tags.trial_number"].astype(int)) == [0, 1, 2]
     assert parent["metrics.best_val_ndcg_at_10"] == pytest.approx(outcome.best_value)
     assert parent["metrics.test_ndcg_at_10"] == outcome.test_metrics["test_ndcg_at_10"]
+    # the parent and every trial carry the data snapshot as their dataset input (the UI's
+    # Dataset column), as training runs do
+    client = MlflowClient()
+    for run_id in [parent.run_id, *children.run_id]:
+        (dataset,) = [d.dataset for d in client.get_run(run_id).inputs.dataset_inputs]
+        assert (dataset.name, dataset.digest) == (
+            parent["tags.dataset"],
+            parent["tags.data_snapshot"][:36],
+        )
+        assert "snapshot" in dataset.source
 
     best = OmegaConf.load(Path(str(outcome.best_config)))
     model = instantiate(best)

@@ -1,10 +1,11 @@
 """The ingest pipeline: stream a source in bounded chunks, validate, store in DuckDB, export a
 snapshot.
 
-Memory is bounded by `data.ingest.chunk_rows` (raw and typed frames of one chunk at a time)
-plus DuckDB's `data.ingest.memory_limit` (the staged batch spills to disk beyond it), not by
-the size of the source. A chunked ingest gives exactly the rows and quarantine of a one-shot
-one: the rules are per row, and duplicates are found over the whole batch in the store.
+Memory is bounded by `data.ingest.chunk_rows` (raw and typed frames of two chunks at a time:
+one validated while the one before is staged) plus DuckDB's `data.ingest.memory_limit` (the
+staged batch spills to disk beyond it), not by the size of the source. A chunked ingest gives
+exactly the rows and quarantine of a one-shot one: the rules are per row, and duplicates are
+found over the whole batch in the store.
 
 The caller (CLI / DVC stage) builds the source from config and passes paths; nothing here
 reads Hydra config except `IngestSettings.from_config`, given the `data.ingest` mapping.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,13 +124,23 @@ def _validate_items(stream: RawStream, settings: IngestSettings) -> ValidationRe
 def _stage_events(batch: BatchWriter, stream: RawStream, settings: IngestSettings) -> None:
     """Validate chunk by chunk into the batch, then quarantine the batch's duplicates."""
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)  # one "future" cut-off for all chunks
-    with progress(f"validating {stream.label} events", stream.n_rows, unit="rows") as bar:
+    # a chunk is staged into DuckDB on a thread while the next one is validated (DuckDB
+    # releases the GIL): at most two chunks are held at once, in source order
+    with (
+        progress(f"validating {stream.label} events", stream.n_rows, unit="rows") as bar,
+        ThreadPoolExecutor(1) as stager,
+    ):
+        staging: Future[None] | None = None
         for chunk in stream.chunks():
             result = validate_events(
                 chunk, stream.label, now=now, settings=settings.validation, dedupe=False
             )
-            batch.stage(result)
+            if staging is not None:
+                staging.result()
+            staging = stager.submit(batch.stage, result)
             bar.advance(len(chunk))
+        if staging is not None:
+            staging.result()
     with step("finding duplicate events in the batch"):
         dups = batch.duplicates()
     if len(dups):

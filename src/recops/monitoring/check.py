@@ -50,6 +50,7 @@ class CheckContext:
     dataset: str
     source: str  # cli | dvc | worker
     output_dir: Path
+    data: Path  # where the compared events were read from (the event store or a snapshot)
     experiment: str | None = None  # MLflow experiment; None: do not log
     log_html: bool = True  # also log the HTML report as an MLflow artifact
     root: Path | None = None
@@ -81,7 +82,9 @@ def run_check(
     snapshot, results = compare(ref_cols, cur_cols, policy)
     summary = _summary(reference, current, policy, results, stats, context, champion)
     run_id = (
-        open_check_run(summary, context.experiment, context.root) if context.experiment else None
+        open_check_run(summary, context.experiment, str(context.data), context.root)
+        if context.experiment
+        else None
     )
     summary["mlflow_run_id"] = run_id
     write_outputs(snapshot, summary, context.output_dir)

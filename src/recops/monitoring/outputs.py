@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -13,7 +14,12 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from recops.tracking.runs import owner_tags
-from recops.tracking.store import configure_tracking, ensure_experiment
+from recops.tracking.store import (
+    DataSnapshot,
+    configure_tracking,
+    ensure_experiment,
+    log_dataset_input,
+)
 
 SUMMARY_FILE, REPORT_FILE = "summary.json", "report.html"
 _MAX_PARAM = 500  # MLflow's limit on a param value
@@ -50,8 +56,22 @@ def check_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return metrics
 
 
-def open_check_run(summary: dict[str, Any], experiment: str, root: Path | None = None) -> str:
-    """A run in `experiment` holding the check's numbers; returns its id (still running)."""
+def checked_data(summary: dict[str, Any], source: str) -> DataSnapshot:
+    """What a check compared, as its run's dataset input: the dataset read from `source`, its
+    digest a fingerprint of both sides (window spec, counts, time span; not a content hash)."""
+    sides = json.dumps([summary["reference"], summary["current"]], sort_keys=True, default=str)
+    return DataSnapshot(
+        name=str(summary["dataset"]),
+        digest=hashlib.sha256(sides.encode()).hexdigest(),
+        source=source,
+    )
+
+
+def open_check_run(
+    summary: dict[str, Any], experiment: str, data_source: str, root: Path | None = None
+) -> str:
+    """A run in `experiment` holding the check's numbers, with the compared data (read from
+    `data_source`) as its dataset input; returns its id (still running)."""
     configure_tracking(root)
     client = MlflowClient()
     experiment_id = ensure_experiment(experiment, root)
@@ -80,6 +100,7 @@ def open_check_run(summary: dict[str, Any], experiment: str, root: Path | None =
         metrics=[Metric(k, v, _now_ms(), 0) for k, v in check_metrics(summary).items()],
         params=[Param(k, str(v)[:_MAX_PARAM]) for k, v in params.items()],
     )
+    log_dataset_input(checked_data(summary, data_source), context="drift", run_id=run_id)
     return run_id
 
 

@@ -53,17 +53,25 @@ def run_drift(
     mapping = file_mapping(cfg)
     ref_side, cur_side = load_side(reference, base, mapping), load_side(current, base, mapping)
     champion = load_champion(cfg, paths.root) if drift.model.enabled else None
-    context = check_context(cfg, drift, paths, source)
+    data = base.db_path if isinstance(base, StoreBase) else Path(base.label)
+    context = check_context(cfg, drift, paths, source, data)
     return run_check(ref_side, cur_side, drift, context, champion)
 
 
 def check_context(
-    cfg: DictConfig, drift: DriftSettings, paths: StagePaths, source: str
+    cfg: DictConfig,
+    drift: DriftSettings,
+    paths: StagePaths,
+    source: str,
+    data: Path | None = None,
 ) -> CheckContext:
+    """How a check is labelled and where it goes; `data`: where its events are read from
+    (default: the event store)."""
     return CheckContext(
         dataset=dataset_key(cfg.data),
         source=source,
         output_dir=resolve_path(drift.output_dir, paths.root),
+        data=paths.duckdb if data is None else data,
         experiment=drift.experiment or None,
         log_html=drift.log_html,
         root=paths.root,

@@ -28,6 +28,7 @@ from recops.registry.holdout import FEATURES_DIR_TAG, FEATURES_HASH_TAG, feature
 from recops.tracking.pyfunc import log_pyfunc
 from recops.tracking.runs import owner_tags
 from recops.tracking.store import (
+    DataSnapshot,
     configure_tracking,
     ensure_experiment,
     git_commit,
@@ -155,6 +156,15 @@ def run_tags(
     return tags
 
 
+def data_snapshot(cfg: DictConfig, stats: dict[str, Any], snapshot_dir: Path) -> DataSnapshot:
+    """The snapshot the split `stats` were built from, as a run's MLflow dataset input."""
+    return DataSnapshot(
+        name=str(stats.get("dataset") or cfg.data.name),
+        digest=str(stats.get("snapshot_hash") or ""),
+        source=str(snapshot_dir),
+    )
+
+
 def prepare_tracking(cfg: DictConfig, paths: StagePaths) -> str:
     """Open the tracking store and return the run's experiment id.
 
@@ -201,11 +211,7 @@ def log_training_run(
         mlflow.set_tags(run_tags(cfg, stats, recommender.model_type, paths.features_dir))
         mlflow.log_metric("fit_time_s", fit_time)
         mlflow.log_dict(stats, "features/split_stats.json")
-        log_dataset_input(
-            str(stats.get("dataset") or cfg.data.name),
-            str(stats.get("snapshot_hash") or ""),
-            str(paths.snapshot_dir),
-        )
+        log_dataset_input(data_snapshot(cfg, stats, paths.snapshot_dir))
         info = log_pyfunc(recommender, paths.model_dir, pip_requirements())
     return run.info.run_id, str(info.model_uri)
 

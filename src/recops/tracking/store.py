@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -117,16 +118,33 @@ def git_commit(root: Path | None = None) -> str:
     return f"{sha}-dirty" if dirty.strip() else sha
 
 
-def log_dataset_input(name: str, digest: str, source: str, context: str = "training") -> None:
-    """Record the data snapshot as the active run's dataset input (name, content digest,
-    where it lives): the MLflow UI's Dataset column and lineage. No data is read or copied."""
+@dataclass(frozen=True)
+class DataSnapshot:
+    """The data a run used, as MLflow shows it: a name, a content digest, where it lives."""
+
+    name: str
+    digest: str
+    source: str
+
+
+def log_dataset_input(
+    data: DataSnapshot, context: str = "training", run_id: str | None = None
+) -> None:
+    """Record `data` as a dataset input of run `run_id` (default: the active run): the MLflow
+    UI's Dataset column and lineage. No data is read or copied."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
     with warnings.catch_warnings():  # MLflow registers the local source twice and says so
         warnings.simplefilter("ignore", UserWarning)
-        source_obj = resolve_dataset_source(source)
+        source_obj = resolve_dataset_source(data.source)
     # MetaDataset: a dataset described by name, digest and source only (mypy sees `profile` as
     # abstract; MLflow implements it)
-    dataset = MetaDataset(source_obj, name=name, digest=digest[:36] or None)  # type: ignore[abstract]
-    mlflow.log_input(dataset, context=context)
+    dataset = MetaDataset(source_obj, name=data.name, digest=data.digest[:36] or None)  # type: ignore[abstract]
+    if run_id is None:
+        mlflow.log_input(dataset, context=context)
+        return
+    entry = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    MlflowClient().log_inputs(run_id, datasets=[entry])

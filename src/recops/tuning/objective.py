@@ -29,6 +29,7 @@ from recops.models.recommender import Recommender
 from recops.pipeline.evaluate import evaluate_with_config
 from recops.pipeline.train import build_model
 from recops.tracking.runs import owner_tags
+from recops.tracking.store import DataSnapshot, log_dataset_input
 from recops.tuning.space import epochs_upper_bound, parse_space, suggest_overrides
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class Objective:
     """Callable objective: one instance per study, shared by all its trials.
 
     `validation` is carved from the training data once per study; `space` is the study's
-    `sweep.space`. `tags` go on every trial run (dataset, snapshot, commit, ...).
+    `sweep.space`. `tags` go on every trial run (dataset, snapshot, commit, ...), and `data`
+    (the snapshot the validation split is carved from) as its dataset input.
     """
 
     base_overrides: Sequence[str]
@@ -94,6 +96,7 @@ class Objective:
     study_name: str
     epoch_steps: int = 5
     tags: Mapping[str, str] = field(default_factory=dict)
+    data: DataSnapshot | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, worker_id())
@@ -132,6 +135,8 @@ class Objective:
 
     def _run(self, trial: optuna.Trial, overrides: list[str]) -> float:
         start = time.perf_counter()
+        if self.data is not None:
+            log_dataset_input(self.data)
         cfg = compose([*self.base_overrides, *overrides])
         mlflow.log_params({**flatten(cfg.model, "model"), **trial.params})
         model = build_model(cfg)

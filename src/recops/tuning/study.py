@@ -41,8 +41,13 @@ from recops.models.popularity import PopularityModel
 from recops.pipeline.context import StagePaths
 from recops.pipeline.prepare import ingest_stage
 from recops.pipeline.stages import cached_split
-from recops.pipeline.train import run_tags
-from recops.tracking.store import configure_tracking, ensure_experiment
+from recops.pipeline.train import data_snapshot, run_tags
+from recops.tracking.store import (
+    DataSnapshot,
+    configure_tracking,
+    ensure_experiment,
+    log_dataset_input,
+)
 from recops.tuning.objective import Objective, metric_value, validation_score
 from recops.tuning.report import StudyOutcome, finish, masked
 from recops.tuning.space import parse_space
@@ -83,7 +88,8 @@ def open_session(
     experiment_id = ensure_experiment(str(cfg.sweep.experiment), root)
     study = open_study(cfg, model_name, fingerprint(cfg, split), seed_offset)
     tags = run_tags(cfg, split.stats, model_name)
-    parent_id = parent_run(study, cfg, experiment_id, tags)
+    data = data_snapshot(cfg, split.stats, snapshot_folder(cfg))
+    parent_id = parent_run(study, cfg, experiment_id, tags, data)
     objective = Objective(
         base_overrides=base,
         space=space,
@@ -94,6 +100,7 @@ def open_session(
         study_name=study.study_name,
         epoch_steps=int(cfg.sweep.epoch_steps),
         tags=tags,
+        data=data,
     )
     outcome = StudyOutcome(
         study.study_name, masked(storage_url(cfg)), model_name, metric, parent_id
@@ -168,6 +175,11 @@ def search_space(cfg: DictConfig, model_name: str) -> dict[str, Any]:
 def features_folder(cfg: DictConfig) -> Path:
     """Where a standalone run (and so a study) keeps its prepared split."""
     return StagePaths.from_config(cfg).standalone(cfg).features_dir
+
+
+def snapshot_folder(cfg: DictConfig) -> Path:
+    """Where a standalone run (and so a study) keeps the data snapshot its split is from."""
+    return StagePaths.from_config(cfg).standalone(cfg).snapshot_dir
 
 
 def prepare_data(cfg: DictConfig, prepared: Path | None = None) -> tuple[SplitData, SplitData]:
@@ -275,9 +287,14 @@ def open_study(
 
 
 def parent_run(
-    study: optuna.Study, cfg: DictConfig, experiment_id: str, tags: dict[str, str]
+    study: optuna.Study,
+    cfg: DictConfig,
+    experiment_id: str,
+    tags: dict[str, str],
+    data: DataSnapshot,
 ) -> str:
-    """The study's MLflow parent run: the one recorded in the study, else a new one."""
+    """The study's MLflow parent run: the one recorded in the study, else a new one (with
+    `data` as its dataset input)."""
     client = MlflowClient()
     known = study.user_attrs.get(PARENT_ATTR)
     if known:
@@ -302,6 +319,7 @@ def parent_run(
     skip = {"sweep.trials", "sweep.timeout", *(spec.key for spec in parse_space(cfg.sweep.space))}
     params = {k: v for k, v in flatten(cfg).items() if k not in skip}
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    log_dataset_input(data, run_id=run.info.run_id)
     study.set_user_attr(PARENT_ATTR, run.info.run_id)
     log.info("created MLflow parent run %s for study %r", run.info.run_id, study.study_name)
     return str(run.info.run_id)
