@@ -110,7 +110,10 @@ class RecModel(ABC):
 
     @abstractmethod
     def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        """Dense scores (len(user_idx) x n_items); higher is better."""
+        """Dense scores (len(user_idx) x n_items); higher is better.
+
+        A new array the caller may write into (masking seen items in place), or a read-only
+        view (popularity's one ranking broadcast): never the model's own writable state."""
 
     @abstractmethod
     def _score_similar(self, item_idx: np.ndarray) -> np.ndarray:
@@ -192,7 +195,7 @@ class RecModel(ABC):
             return ids, scores
 
         def score_chunk(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            s = np.asarray(self._score_users(chunk), dtype=np.float32).copy()
+            s = _writable_float32(self._score_users(chunk))
             if blocked is not None:
                 s[:, blocked] = -np.inf
             if exclude_seen:
@@ -311,3 +314,10 @@ def load_model(folder: Path) -> RecModel:
     model._seen = sp.load_npz(folder / _SEEN).tocsr()
     model._load_state(folder)
     return model
+
+
+def _writable_float32(scores: np.ndarray) -> np.ndarray:
+    """float32 scores to mask in place: a fresh array as it is (no copy of a 100k-column
+    block per chunk), a read-only view copied (see `RecModel._score_users`)."""
+    out = np.asarray(scores, dtype=np.float32)
+    return out if out.flags.writeable else out.copy()

@@ -86,6 +86,21 @@ def test_similar_items_excludes_the_query(name: str, random_dataset: Dataset) ->
     assert 0 not in ids[0] and 3 not in ids[1]
 
 
+def test_scores_handed_out_are_the_callers_to_write(name: str, random_dataset: Dataset) -> None:
+    """`recommend` masks seen items in the scored block in place: `_score_users` must hand
+    out a new array or a read-only view, never the model's own writable state."""
+    model = build(name).fit(random_dataset)
+    users = np.arange(random_dataset.n_users)
+    want = np.array(model._score_users(users), dtype=np.float64)
+    first = model.recommend(users, 5)
+    scores = model._score_users(users)
+    if np.asarray(scores).flags.writeable:
+        np.asarray(scores)[...] = -1.0
+    np.testing.assert_array_equal(np.asarray(model._score_users(users), dtype=np.float64), want)
+    for a, b in zip(first, model.recommend(users, 5), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_save_load_round_trip_gives_same_recommendations(
     name: str, random_dataset: Dataset, tmp_path: Path
 ) -> None:
