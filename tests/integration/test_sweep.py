@@ -14,7 +14,9 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from recops.cli import sweep_overrides
+from recops.config import compose
 from recops.models.als import ALSModel
+from recops.tuning.space import defaults_in_space, parse_space
 from recops.tuning.study import run_study
 
 from .conftest import PROJECT_ROOT, project_env, run, tiny_overrides
@@ -92,6 +94,11 @@ def test_sweep_logs_nested_trials_and_resumes_in_another_process(
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.load_study(study_name=outcome.study_name, storage=storage)
     assert len(study.trials) == 5
+    # the new study started from the configured defaults (sweep.start_from_defaults), once
+    cfg = compose(sweep_base)
+    defaults = defaults_in_space(cfg, parse_space(cfg.sweep.space))
+    assert defaults and study.trials[0].params == defaults
+    assert all(t.params != defaults for t in study.trials[1:])
     parents, children = sweep_runs()
     assert len(parents) == 1 and len(children) == 5
     assert sorted(children["tags.trial_number"].astype(int)) == [0, 1, 2, 3, 4]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from recops.config import to_dict
 from recops.errors import ConfigError
@@ -47,6 +47,20 @@ class ParamSpec:
     log: bool = False
     step: float | None = None
     choices: tuple[Choice, ...] = ()
+
+    def contains(self, value: Any) -> bool:
+        """Whether `value` is one this dimension can suggest."""
+        if self.type == "categorical":
+            return any(value == c and type(value) is type(c) for c in self.choices)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.type == "int" and value != int(value):
+            return False
+        assert self.low is not None and self.high is not None
+        on_grid = self.step is None or math.isclose(
+            (value - self.low) / self.step, round((value - self.low) / self.step)
+        )
+        return on_grid and self.low <= value <= self.high
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> Choice:
         if self.type == "categorical":
@@ -122,6 +136,20 @@ def _number(where: str, name: str, value: Any, kind: str) -> float:
     if kind == "int" and float(value) != int(value):
         raise ConfigError(f"{where}.{name} must be an integer for type int, got {value!r}")
     return int(value) if kind == "int" else float(value)
+
+
+def defaults_in_space(cfg: DictConfig, specs: Sequence[ParamSpec]) -> dict[str, Choice]:
+    """The composed config's value at each searched key that the space can itself suggest.
+
+    Enqueued as a study's first trial, so a sweep never ends below the defaults it started
+    from on the validation carve (TPE's first random trials often do, in six dimensions).
+    Keys whose default lies outside their range (or is absent) are left to the sampler."""
+    values: dict[str, Choice] = {}
+    for spec in specs:
+        value = OmegaConf.select(cfg, spec.key.lstrip("+"), default=None)
+        if spec.contains(value):
+            values[spec.key] = value
+    return values
 
 
 def suggest_overrides(

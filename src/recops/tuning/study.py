@@ -50,7 +50,7 @@ from recops.tracking.store import (
 )
 from recops.tuning.objective import Objective, metric_value, validation_score
 from recops.tuning.report import StudyOutcome, finish, masked
-from recops.tuning.space import parse_space
+from recops.tuning.space import defaults_in_space, parse_space
 
 log = logging.getLogger(__name__)
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -269,6 +269,10 @@ def open_study(
         sampler=sampler,
         pruner=pruner,
     )
+    if done == 0 and seed_offset == 0 and bool(sweep.start_from_defaults):
+        start = defaults_in_space(cfg, parse_space(sweep.space))
+        study.enqueue_trial(start, skip_if_exists=True)
+        log.info("trial 0 evaluates the configured defaults: %s", start)
     known = study.user_attrs.get(FINGERPRINT_ATTR)
     if known is not None and known != identity:
         raise ConfigError(

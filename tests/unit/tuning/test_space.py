@@ -18,6 +18,7 @@ from recops.tuning.objective import epoch_chunks
 from recops.tuning.space import (
     ParamSpec,
     best_model_config,
+    defaults_in_space,
     epochs_upper_bound,
     format_value,
     params_to_overrides,
@@ -149,3 +150,24 @@ def test_best_model_config_is_a_resolved_drop_in_model_file() -> None:
     assert config["factors"] == 48 and config["num_threads"] == 3  # resolved, not ${threads}
     model = instantiate(yaml.safe_load(yaml.safe_dump(config, sort_keys=False)))
     assert isinstance(model, ALSModel) and model.factors == 48
+
+
+def test_contains_is_what_the_dimension_can_suggest() -> None:
+    factors, regularization, iterations, similarity = parse_space(SPACE)
+    assert factors.contains(16) and factors.contains(256) and not factors.contains(257)
+    assert not factors.contains(32.5) and not factors.contains(True) and not factors.contains(None)
+    assert regularization.contains(0.5) and not regularization.contains(0.0)
+    assert iterations.contains(15) and not iterations.contains(12)  # off the step-5 grid
+    assert not iterations.contains("15")
+    assert similarity.contains("bm25") and not similarity.contains("tfidf")
+
+
+def test_defaults_in_space_takes_the_config_values_the_space_can_suggest() -> None:
+    cfg = compose(["model=als", "model.factors=64", "model.regularization=5.0"])
+    specs = parse_space({**SPACE, "+model.absent": {"type": "int", "low": 1, "high": 3}})
+    # factors and iterations are inside their ranges; regularization 5.0 is above 1.0, the
+    # ALS model has no similarity and no `absent`: those are left to the sampler
+    assert defaults_in_space(cfg, specs) == {
+        "model.factors": 64,
+        "model.iterations": cfg.model.iterations,
+    }
