@@ -4,6 +4,7 @@ one is not; outputs (HTML, summary.json, MLflow run); the CLI and the DVC stage 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,12 +91,23 @@ def test_shifted_period_is_flagged_and_an_unshifted_one_is_not(
 
 
 def test_dvc_stage_compares_snapshot_windows_with_the_champions_output(
-    tmp_path: Path, mlflow_store: str
+    tmp_path: Path, mlflow_store: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = compose(tiny_overrides(tmp_path, **{"model.factors": 16}))
     run_chain(cfg)  # snapshot + champion
     paths = StagePaths.from_config(cfg).standalone(cfg)
-    summary = drift_stage(cfg, paths)
+    recops_log = logging.getLogger("recops")  # it does not propagate (console.setup_logging)
+    recops_log.addHandler(caplog.handler)
+    try:
+        summary = drift_stage(cfg, paths)
+    finally:
+        recops_log.removeHandler(caplog.handler)
+    # each step of the check says what it did and how long it took (20 s at 20M events)
+    done = [r.getMessage() for r in caplog.records if " done in " in r.getMessage()]
+    for what in ("reading the windows", "loading the champion", "drift features",
+                 "recommendations on both windows", "comparing the windows",
+                 "writing the drift report"):  # fmt: skip
+        assert any(what in line for line in done), (what, done)
     assert summary["source"] == "dvc" and summary["action"] == "ok"
     assert summary["model"] == {"name": "recops-recommender", "version": "1"}
     assert summary["features"]["reco_popularity"]["psi"] < 0.2

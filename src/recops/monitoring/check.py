@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recops.columns import Columns
+from recops.console import step
 from recops.models.recommender import Recommender
 from recops.monitoring.features import (
     event_features,
@@ -71,25 +72,30 @@ def run_check(
     gap = pd.Timedelta(minutes=drift.session_gap_minutes)
     known = set(reference.events[Columns.item].unique())
     max_values = drift.max_values
-    ref_cols = event_features(reference, None, gap, max_values)
-    cur_cols = event_features(current, known, gap, max_values)
+    sizes = f"{len(reference.events):,} + {len(current.events):,} events"
+    with step(f"drift features of both windows ({sizes})"):
+        ref_cols = event_features(reference, None, gap, max_values)
+        cur_cols = event_features(current, known, gap, max_values)
     stats = {**side_stats(current, reference)}
     if champion is not None and drift.model.enabled:
-        ref_cols["reco_popularity"], cur_cols["reco_popularity"], coverage = _model_columns(
-            champion, reference, current, drift.model
-        )
+        with step(f"{champion.name} v{champion.version}'s recommendations on both windows"):
+            ref_cols["reco_popularity"], cur_cols["reco_popularity"], coverage = _model_columns(
+                champion, reference, current, drift.model
+            )
         stats.update(coverage)
-    snapshot, results = compare(ref_cols, cur_cols, policy)
+    with step("comparing the windows (Evidently)"):
+        snapshot, results = compare(ref_cols, cur_cols, policy)
     summary = _summary(reference, current, policy, results, stats, context, champion)
-    run_id = (
-        open_check_run(summary, context.experiment, str(context.data), context.root)
-        if context.experiment
-        else None
-    )
-    summary["mlflow_run_id"] = run_id
-    write_outputs(snapshot, summary, context.output_dir)
-    if run_id is not None:
-        close_check_run(run_id, context.output_dir, context.log_html)
+    with step(f"writing the drift report to {context.output_dir}"):
+        run_id = (
+            open_check_run(summary, context.experiment, str(context.data), context.root)
+            if context.experiment
+            else None
+        )
+        summary["mlflow_run_id"] = run_id
+        write_outputs(snapshot, summary, context.output_dir)
+        if run_id is not None:
+            close_check_run(run_id, context.output_dir, context.log_html)
     log.info(
         "drift %s vs %s: action %s, max PSI %.3f, drifted %s",
         current.label, reference.label, summary["action"], summary["max_psi"] or 0.0,

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from recops.config import resolve_path
+from recops.console import step
 from recops.data.settings import FileMapping
 from recops.monitoring.check import Champion, CheckContext, run_check
 from recops.monitoring.frames import SnapshotBase, StoreBase, load_side
@@ -51,9 +52,12 @@ def run_drift(
     """`reference` vs `current` (window specs or paths over `base`), labelled `source`."""
     drift = DriftSettings.from_config(cfg)
     mapping = file_mapping(cfg)
-    ref_side, cur_side = load_side(reference, base, mapping), load_side(current, base, mapping)
-    champion = load_champion(cfg, paths.root) if drift.model.enabled else None
     data = base.db_path if isinstance(base, StoreBase) else Path(base.label)
+    with step(f"reading the windows {reference} and {current} from {data}"):
+        ref_side = load_side(reference, base, mapping)
+        cur_side = load_side(current, base, mapping)
+    with step("loading the champion"):
+        champion = load_champion(cfg, paths.root) if drift.model.enabled else None
     context = check_context(cfg, drift, paths, source, data)
     return run_check(ref_side, cur_side, drift, context, champion)
 
