@@ -44,7 +44,8 @@ def run_workers(
     """Run the study in `workers` processes until it holds `n_trials` more trials (or
     `timeout` passes), on the split the coordinator prepared in `prepared` (workers never
     ingest: they would fight over the DuckDB store). Returns True if interrupted (Ctrl-C)."""
-    first = len(study.get_trials(deepcopy=False))
+    # Enqueued trials not yet started (a new study's defaults) are part of this run's budget.
+    first = len(study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING)))
     target = None if n_trials is None else first + n_trials
     procs = [_spawn(base, target, timeout, index, prepared) for index in range(workers)]
     log.info(
