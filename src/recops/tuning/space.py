@@ -34,6 +34,7 @@ _FIELDS = {
 }
 _BARE_STRING = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-./]*$")
 _RESERVED = {"true", "false", "null", "none", "nan", "inf"}
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,8 @@ def defaults_in_space(cfg: DictConfig, specs: Sequence[ParamSpec]) -> dict[str, 
     Keys whose default lies outside their range (or is absent) are left to the sampler."""
     values: dict[str, Choice] = {}
     for spec in specs:
-        value = OmegaConf.select(cfg, spec.key.lstrip("+"), default=None)
-        if spec.contains(value):
+        value = OmegaConf.select(cfg, spec.key.lstrip("+"), default=_ABSENT)
+        if value is not _ABSENT and spec.contains(value):
             values[spec.key] = value
     return values
 

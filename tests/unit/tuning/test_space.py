@@ -164,9 +164,16 @@ def test_contains_is_what_the_dimension_can_suggest() -> None:
 
 def test_defaults_in_space_takes_the_config_values_the_space_can_suggest() -> None:
     cfg = compose(["model=als", "model.factors=64", "model.regularization=5.0"])
-    specs = parse_space({**SPACE, "+model.absent": {"type": "int", "low": 1, "high": 3}})
+    specs = parse_space(
+        {
+            **SPACE,
+            "+model.absent": {"type": "int", "low": 1, "high": 3},
+            # an absent key is not a null default, even where null is a choice
+            "+model.absent_choice": {"type": "categorical", "choices": [None, "a"]},
+        }
+    )
     # factors and iterations are inside their ranges; regularization 5.0 is above 1.0, the
-    # ALS model has no similarity and no `absent`: those are left to the sampler
+    # ALS model has no similarity and no `absent*`: those are left to the sampler
     assert defaults_in_space(cfg, specs) == {
         "model.factors": 64,
         "model.iterations": cfg.model.iterations,
