@@ -231,9 +231,7 @@ def test_spark_als_vs_als(engines: tuple[Postgres, MlflowServer], tmp_path: Path
     for model, extra in (("als", []), ("spark_als", SPARK)):
         row: dict[str, Any] = {"tuned_params": {}}
         for name, data in worlds.items():
-            tuned = tune(
-                tmp_path / name, postgres, client_env(server), [*data, f"model={model}", *extra]
-            )
+            tuned = tune(tmp_path / name, postgres, client_env(server), model, [*data, *extra])
             row["tuned_params"][name] = tuned
             row[name] = fit(features[name], [*data, f"model={model}", *extra, *tuned])
         section["models"][model] = row
@@ -255,13 +253,16 @@ def fit(features: Path, overrides: list[str]) -> dict[str, float]:
     return {"load_1min": load, **json.loads(line.removeprefix("RESULT "))}
 
 
-def tune(tmp: Path, postgres: Postgres, env: dict[str, str], overrides: list[str]) -> list[str]:
-    """A short Optuna study (data and model in `overrides`, work files under `tmp`); the best
+def tune(
+    tmp: Path, postgres: Postgres, env: dict[str, str], model: str, overrides: list[str]
+) -> list[str]:
+    """A short Optuna study of `model` (data in `overrides`, work files under `tmp`); the best
     params as overrides."""
-    name = f"tune_{tmp.name}_{len(list(tmp.glob('reports/sweeps/*')))}"
+    name = f"tune_{tmp.name}_{model}"
     storage = postgres.create_database(f"bench_{name}")
     cmd = [
-        sys.executable, "-m", "recops.cli", "optimize", *overrides, f"trials={TUNE_TRIALS}",
+        sys.executable, "-m", "recops.cli", "optimize", f"model={model}", *overrides,
+        f"trials={TUNE_TRIALS}",
         f"sweep.storage={storage}", "sweep.retrain_best=false", f"sweep.study_name={name}",
         f"paths.duckdb={tmp / 'tune.duckdb'}", f"paths.cache_dir={tmp / 'cache'}",
         f"paths.reports_dir={tmp / 'reports'}",

@@ -56,8 +56,10 @@ def run_drift(
     with step(f"reading the windows {reference} and {current} from {data}"):
         ref_side = load_side(reference, base, mapping)
         cur_side = load_side(current, base, mapping)
-    with step("loading the champion"):
-        champion = load_champion(cfg, paths.root) if drift.model.enabled else None
+    champion = None
+    if drift.model.enabled:
+        with step("loading the champion"):
+            champion = load_champion(cfg, paths.root)
     context = check_context(cfg, drift, paths, source, data)
     return run_check(ref_side, cur_side, drift, context, champion)
 
