@@ -58,6 +58,21 @@ def test_block_max_top_k_equals_the_reference(cols: int) -> None:
     np.testing.assert_array_equal(block_max_top_k(smooth, 10)[0], reference_top_k(smooth, 10)[0])
 
 
+def test_block_max_top_k_when_the_best_cells_share_a_block_or_sit_in_the_tail() -> None:
+    """Blocks are strided column sets plus a partial tail: many winners in one block (columns
+    j, j + n_blocks, ...) or all of them past the last full block must still all be found."""
+    cols, block, k = 9001, 32, 10
+    n_blocks = cols // block
+    scores = np.zeros((3, cols), dtype=np.float32)
+    scores[0, 7 + n_blocks * np.arange(k + 2)] = np.arange(k + 2, 0, -1)  # one strided block
+    scores[1, n_blocks * block :] = 5.0  # the whole tail ties: lowest indices win
+    scores[2, [0, 1, cols - 1]] = [3.0, 3.0, 4.0]
+    ids, vals = block_max_top_k(scores, k, block)
+    ref_ids, ref_vals = reference_top_k(scores, k)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(vals, ref_vals)
+
+
 def test_top_k_on_wide_rows_and_beyond_the_catalogue() -> None:
     rng = np.random.default_rng(1)
     wide = coarse_scores(rng, 4, 4200)
