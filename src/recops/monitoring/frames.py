@@ -27,6 +27,7 @@ from recops.columns import Columns
 from recops.data.sources.events import EventsFileSource
 from recops.data.validation import validate_events, validate_items
 from recops.errors import DataSourceError
+from recops.features.events import dictionary_encode
 from recops.monitoring.windows import Window, is_window, parse_window
 
 EVENT_FIELDS = [Columns.user, Columns.item, Columns.timestamp, Columns.event_type]
@@ -43,12 +44,28 @@ def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
 
 
 def coded_frame(table: pa.Table) -> pd.DataFrame:
-    """Events from Arrow with user/item/event type as categoricals (see the module docstring)."""
+    """Events from Arrow with user/item/event type as categoricals (see the module docstring).
+
+    A column read as dictionaries keeps them (unified once); any other is encoded as one chunk:
+    encoding per chunk leaves a dictionary per chunk, and unifying those in the pandas
+    conversion costs more than the encoding itself."""
     for name in _CODED:
-        if name in table.column_names and not pa.types.is_dictionary(table.schema.field(name).type):
-            position = table.column_names.index(name)
-            table = table.set_column(position, name, pc.dictionary_encode(table.column(name)))
+        if name in table.column_names:
+            column = table.column(name)
+            if pa.types.is_dictionary(column.type):
+                column = column.unify_dictionaries()
+            else:
+                column = dictionary_encode(column)
+            table = table.set_column(table.column_names.index(name), name, column)
     return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _parquet_events(path: Path) -> ds.Dataset:
+    """A snapshot's events, items and event types read as dictionaries (few distinct values
+    per row group; users are not: their row-group dictionaries are nearly as long as the
+    groups, see `recops.features.events.CodedEvents.read_parquet`)."""
+    options = ds.ParquetReadOptions(dictionary_columns=[Columns.item, Columns.event_type])
+    return ds.dataset(path, format=ds.ParquetFileFormat(read_options=options))
 
 
 @dataclass
@@ -121,7 +138,7 @@ class SnapshotBase:
         self.events_path = _snapshot_events(Path(snapshot))
         self.label = str(snapshot)
         self.items = _snapshot_items(self.events_path)
-        self.dataset = ds.dataset(self.events_path, format="parquet")
+        self.dataset = _parquet_events(self.events_path)
         stamps = self.dataset.to_table(columns=[Columns.timestamp]).column(0)
         if len(stamps) == 0:
             raise DataSourceError(f"{self.label}: the snapshot has no events")
@@ -154,7 +171,7 @@ def _snapshot_items(events_path: Path) -> pd.DataFrame | None:
 def read_snapshot(path: Path) -> EventWindow:
     """A snapshot folder (events.parquet + items.parquet) or its events parquet file."""
     events_path = _snapshot_events(Path(path))
-    table = ds.dataset(events_path, format="parquet").to_table(columns=EVENT_FIELDS)
+    table = _parquet_events(events_path).to_table(columns=EVENT_FIELDS)
     return EventWindow(str(path), coded_frame(table), _snapshot_items(events_path))
 
 
