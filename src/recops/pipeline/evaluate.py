@@ -3,9 +3,12 @@
 `evaluate_with_config` lives in `recops.evaluation.evaluate` (registry gates and tuning import
 it from there); it is re-exported here for older callers.
 
-MLflow, matplotlib and Evidently are imported on a background thread while the stage reads
-its data and scores users (Arrow, BLAS and the top-k release the GIL): they cost ~4 s of a
-stage process that would otherwise be spent in series."""
+MLflow, matplotlib and Evidently are imported on a background thread while the stage scores
+users (BLAS and the top-k release the GIL): they cost ~5 s of a stage process that would
+otherwise be spent in series. Not before the split and the model are loaded: that is GIL-bound
+work, which an import beside it slowed by more than it saved (20M events, evaluate stage
+36 s with the imports started after loading, 40 s started before, 39 s without them;
+means of 2-4 runs)."""
 
 from __future__ import annotations
 
@@ -44,11 +47,11 @@ def evaluate_stage(
     split: SplitData | None = None,
     recommender: Recommender | None = None,
 ) -> EvaluationResult:
-    evidently = EvalSection.from_config(cfg).evidently.enabled
-    preload_in_background(*LATER_IMPORTS, *(EVIDENTLY_IMPORTS if evidently else ()))
     run = read_json(paths.run_file)
     split = split or SplitData.load(paths.features_dir, with_events=False)
     recommender = recommender or Recommender.load(paths.model_dir)
+    evidently = EvalSection.from_config(cfg).evidently.enabled
+    preload_in_background(*LATER_IMPORTS, *(EVIDENTLY_IMPORTS if evidently else ()))
     # no `step` spinner around it: scoring shows its own progress bars (one live display)
     log.info("evaluating %s and the popularity baseline", recommender.model_type)
     result = evaluate_with_config(recommender, split, cfg)
