@@ -73,12 +73,16 @@ class CodedEvents:
         weight = by_type[types] if len(type_values) else np.ones(len(types), np.float32)
         if Columns.weight in table.column_names:
             own = table.column(Columns.weight).to_numpy(zero_copy_only=False)
-            weight = weight * np.nan_to_num(own.astype(np.float32), nan=1.0)
+            own = own.astype(np.float32, copy=False)
+            if not np.isfinite(own).all():  # rare: skip two 20M-row copies when none is
+                own = np.nan_to_num(own, nan=1.0)
+            weight = weight * own
         stamps = table.column(Columns.timestamp)
         if pa.types.is_timestamp(stamps.type) and stamps.type.tz is not None:
             stamps = pc.cast(stamps, pa.timestamp("ns"))
         ts = np.asarray(stamps.to_numpy(), dtype="datetime64[ns]")
-        coded = cls(user, user_values, item, item_values, ts, weight.astype(np.float32))
+        weight = weight.astype(np.float32, copy=False)
+        coded = cls(user, user_values, item, item_values, ts, weight)
         return coded.take(coded.weight > 0)
 
     @classmethod
