@@ -46,7 +46,7 @@ from .conftest import RESULTS
 USERS = int(os.environ.get("RECOPS_BENCH_EVAL_USERS", 1_000_000))
 ITEMS = int(os.environ.get("RECOPS_BENCH_EVAL_ITEMS", 50_000))
 EVENTS = int(os.environ.get("RECOPS_BENCH_EVAL_EVENTS", 10_000_000))
-SAMPLE = 100_000
+SAMPLE = int(EvalSettings().max_users or 0)  # the default `eval.max_users`
 KERNEL_USERS = 4_000
 THREADS = 2
 WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}

@@ -21,7 +21,7 @@ class EvalSettings:
     light_user_max_interactions: int = 5
     #: Evaluate every test user up to this many, else a seeded sample of this size
     #: stratified by segment (None: always every user).
-    max_users: int | None = 100_000
+    max_users: int | None = 50_000
     #: In a sample, each segment (heavy, light, cold) keeps at least this many users (or all).
     min_segment_users: int = 200
     seed: int = 42

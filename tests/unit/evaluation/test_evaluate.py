@@ -134,5 +134,5 @@ def test_settings_from_the_shipped_config() -> None:
     from recops.config import compose
 
     settings = EvalSettings.from_config(compose())
-    assert settings.max_users == 100000 and settings.threads == 2
+    assert settings.max_users == 50000 and settings.threads == 2
     assert EvalSettings.from_config(compose(["eval.max_users=null"])).max_users is None
