@@ -24,6 +24,10 @@ from recops.errors import ConfigError
 
 #: Bytes of one Arrow string array (32-bit offsets), with room for the validity and offsets.
 _MAX_STRING_BYTES = 2**31 - 2**28
+#: Snapshot columns read as parquet dictionaries (few distinct values per row group). Users
+#: stay plain strings: their per-row-group dictionaries are nearly as long as the row groups,
+#: so unifying them costs more than one encode of the whole column (`dictionary_encode`).
+SNAPSHOT_DICTIONARY_COLUMNS = [Columns.item, Columns.event_type]
 _READ = [Columns.user, Columns.item, Columns.timestamp, Columns.event_type, Columns.weight]
 
 
@@ -74,15 +78,14 @@ class CodedEvents:
         if Columns.weight in table.column_names:
             own = table.column(Columns.weight).to_numpy(zero_copy_only=False)
             own = own.astype(np.float32, copy=False)
-            if not np.isfinite(own).all():  # rare: skip two 20M-row copies when none is
+            if not np.isfinite(own).all():  # missing weights count 1 (no copies when none is)
                 own = np.nan_to_num(own, nan=1.0)
             weight = weight * own
         stamps = table.column(Columns.timestamp)
         if pa.types.is_timestamp(stamps.type) and stamps.type.tz is not None:
             stamps = pc.cast(stamps, pa.timestamp("ns"))
         ts = np.asarray(stamps.to_numpy(), dtype="datetime64[ns]")
-        weight = weight.astype(np.float32, copy=False)
-        coded = cls(user, user_values, item, item_values, ts, weight)
+        coded = cls(user, user_values, item, item_values, ts, weight)  # float32 throughout
         return coded.take(coded.weight > 0)
 
     @classmethod
@@ -107,9 +110,7 @@ class CodedEvents:
         table = pq.read_table(
             path,
             columns=columns,
-            # users as plain strings: their per-row-group dictionaries are nearly as long as
-            # the row groups, so unifying them costs more than one encode of the whole column
-            read_dictionary=[Columns.item, Columns.event_type],
+            read_dictionary=SNAPSHOT_DICTIONARY_COLUMNS,
         )
         return cls.from_table(table, weights, default_weight)
 

@@ -27,7 +27,7 @@ from recops.columns import Columns
 from recops.data.sources.events import EventsFileSource
 from recops.data.validation import validate_events, validate_items
 from recops.errors import DataSourceError
-from recops.features.events import dictionary_encode
+from recops.features.events import SNAPSHOT_DICTIONARY_COLUMNS, dictionary_encode
 from recops.monitoring.windows import Window, is_window, parse_window
 
 EVENT_FIELDS = [Columns.user, Columns.item, Columns.timestamp, Columns.event_type]
@@ -61,10 +61,9 @@ def coded_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def _parquet_events(path: Path) -> ds.Dataset:
-    """A snapshot's events, items and event types read as dictionaries (few distinct values
-    per row group; users are not: their row-group dictionaries are nearly as long as the
-    groups, see `recops.features.events.CodedEvents.read_parquet`)."""
-    options = ds.ParquetReadOptions(dictionary_columns=[Columns.item, Columns.event_type])
+    """A snapshot's events, read as the features stage reads them (`SNAPSHOT_DICTIONARY_COLUMNS`
+    as dictionaries)."""
+    options = ds.ParquetReadOptions(dictionary_columns=SNAPSHOT_DICTIONARY_COLUMNS)
     return ds.dataset(path, format=ds.ParquetFileFormat(read_options=options))
 
 
